@@ -1,0 +1,46 @@
+import yargs, { type CommandModule } from 'yargs';
+
+import { UpgradeError } from '../errors/index.js';
+
+// Each role's commands live in their own module; add a new module's commands here.
+const COMMANDS: CommandModule[] = [];
+
+/** Exit status for a failure this product reports with a cause code; 2 is kept for usage errors. */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/**
+ * Runs the `snmp-upgrade` program on the given arguments and returns its exit status. Failures that carry a
+ * cause code are printed as one line, `snmp-upgrade: <message> (cause: <code>)`, on standard error.
+ */
+export async function runCli(args: string[]): Promise<number> {
+  let usageError: string | undefined;
+  const parser = yargs(args)
+    .scriptName('snmp-upgrade')
+    .command(COMMANDS)
+    .demandCommand(1, 'a command is required; see --help')
+    .strict()
+    .help()
+    .version()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((message, error) => {
+      if (error) throw error;
+      usageError = message;
+    });
+
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    if (error instanceof UpgradeError) {
+      process.stderr.write(`snmp-upgrade: ${error.message} (cause: ${error.code})\n`);
+      return typeof process.exitCode === 'number' && process.exitCode > 1 ? process.exitCode : EXIT_FAILURE;
+    }
+    throw error;
+  }
+
+  if (usageError !== undefined) {
+    process.stderr.write(`snmp-upgrade: ${usageError}\n`);
+    return EXIT_USAGE;
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}
