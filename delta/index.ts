@@ -1,0 +1,47 @@
+/**
+ * Patch body codecs. A codec turns a (source image, target image) pair into a patch body on the vendor side,
+ * and turns a patch body plus the source image back into the target image on the device, streaming.
+ * The codec id is the value stored in the patch header's codec field.
+ */
+import { fullCodec } from './full.js';
+
+/** Positioned reads from the source image on flash; the device never loads the whole image into memory. */
+export interface SourceReader {
+  readonly size: number;
+  /** Reads exactly `length` bytes at `position`; a read outside [0, size) is a codec error raised by the caller. */
+  read(position: number, length: number): Promise<Buffer>;
+}
+
+export interface BodyCodec {
+  readonly id: number;
+  readonly name: string;
+  /** True when decoding reads the source image (a delta); false when the body holds the whole target. */
+  readonly needsSource: boolean;
+  /** Encodes the target image; deterministic: the same inputs give the same bytes. */
+  encode(source: Buffer | undefined, target: Buffer): Promise<Buffer>;
+  /**
+   * Decodes a patch body read sequentially from `body`, yielding the target image in order. Yields exactly
+   * `targetSize` bytes or throws a CodecError (a body that ends early, leaves data over, or would write past
+   * `targetSize`). Memory use is bounded whatever the image size.
+   */
+  decode(body: AsyncIterable<Uint8Array>, source: SourceReader | undefined, targetSize: number): AsyncIterable<Buffer>;
+}
+
+const CODECS: readonly BodyCodec[] = [fullCodec];
+
+/** Returns the codec stored under `id` in a patch header, or undefined for an unknown id. */
+export function codecById(id: number): BodyCodec | undefined {
+  return CODECS.find((codec) => codec.id === id);
+}
+
+/** Returns the codec with the given name (`full`, ...), or undefined. */
+export function codecByName(name: string): BodyCodec | undefined {
+  return CODECS.find((codec) => codec.name === name);
+}
+
+/** Names of every codec this build knows, for help text and error messages. */
+export function codecNames(): string[] {
+  return CODECS.map((codec) => codec.name);
+}
+
+export { openSourceFile } from './source-file.js';
