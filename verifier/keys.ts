@@ -58,7 +58,27 @@ export function secretKeyFromSeed(seed: Uint8Array): SecretKey {
  */
 export function parsePublicKeyHex(hex: string, origin = 'public key'): PublicKey {
   const bytes = decodeHex(hex, PUBLIC_KEY_BYTES, origin);
+  checkPublicKey(bytes, origin);
   return { keyId: keyIdOf(bytes), bytes };
+}
+
+/**
+ * Checks a public key's encoding the way strict RFC 8032 verification will: 32 bytes, a canonical point
+ * encoding, and not of small order (such a key lets one signature verify for many messages).
+ */
+export function checkPublicKey(bytes: Uint8Array, origin: string): void {
+  if (bytes.length !== PUBLIC_KEY_BYTES) {
+    throw new InvalidArgumentError(`invalid ${origin}: expected ${PUBLIC_KEY_BYTES} bytes, got ${bytes.length}`);
+  }
+  let point: ed.Point;
+  try {
+    point = ed.Point.fromBytes(bytes, false);
+  } catch (error) {
+    throw new InvalidArgumentError(`invalid ${origin}: not a canonical Ed25519 point encoding`, { cause: error });
+  }
+  if (point.isSmallOrder()) {
+    throw new InvalidArgumentError(`invalid ${origin}: a small-order point cannot be a signing key`);
+  }
 }
 
 /** Formats a public key file: one line, a label and the key in hex. */

@@ -1,0 +1,193 @@
+/** Vendor commands: keygen and patch create, sign, inspect, verify. */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import type { CommandModule } from 'yargs';
+
+import { codecById, codecByName, codecNames } from '../delta/index.js';
+import { InvalidArgumentError } from '../errors/index.js';
+import {
+  addSignature,
+  createPatch,
+  generateKeyPair,
+  patchFileName,
+  readPatchHead,
+  readPublicKeyFile,
+  readSecretKeyFile,
+  verifyPatchFile,
+  writeKeyPair,
+  type PatchHeader,
+} from '../verifier/index.js';
+
+const keygen: CommandModule<object, { out: string }> = {
+  command: 'keygen',
+  describe: 'Make an Ed25519 vendor signing key: BASE.key (secret, mode 0600) and BASE.pub',
+  builder: (yargs) => yargs.option('out', { type: 'string', demandOption: true, describe: 'path and base name of the two key files' }),
+  handler: async ({ out }) => {
+    const key = generateKeyPair();
+    const { secretPath, publicPath } = await writeKeyPair(out, key);
+    process.stdout.write(`key id ${key.keyId}\nsecret key: ${secretPath}\npublic key: ${publicPath}\n`);
+  },
+};
+
+interface CreateArgs {
+  old: string;
+  new: string;
+  platform: string;
+  from: string;
+  to: string;
+  counter: string;
+  key: string[];
+  out: string;
+  codec?: string;
+}
+
+const create: CommandModule<object, CreateArgs> = {
+  command: 'create',
+  describe: 'Create a signed patch from OLD to NEW, named for the platform and source version',
+  builder: (yargs) =>
+    yargs
+      .option('old', { type: 'string', demandOption: true, describe: 'source image (the image devices run now)' })
+      .option('new', { type: 'string', demandOption: true, describe: 'target image' })
+      .option('platform', { type: 'string', demandOption: true, describe: 'platform (device class) id' })
+      .option('from', { type: 'string', demandOption: true, describe: 'source version' })
+      .option('to', { type: 'string', demandOption: true, describe: 'target version' })
+      .option('counter', { type: 'string', demandOption: true, describe: 'security counter, 0 to 2^64-1; devices refuse a lower one' })
+      .option('key', { type: 'string', array: true, demandOption: true, describe: 'secret key file to sign with (repeatable)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder to write the patch into' })
+      .option('codec', { type: 'string', describe: `body codec: ${codecNames().join(', ')} (default: delta when available)` }),
+  handler: async (args) => {
+    const codecName = args.codec ?? (codecByName('delta') ? 'delta' : 'full');
+    const codec = codecByName(codecName);
+    if (!codec) throw new InvalidArgumentError(`unknown codec ${JSON.stringify(codecName)}: expected one of ${codecNames().join(', ')}`);
+
+    const keys = await Promise.all(args.key.map((path) => readSecretKeyFile(path)));
+    const [source, target] = await Promise.all([readInput(args.old, 'source image'), readInput(args.new, 'target image')]);
+    const patch = await createPatch({
+      source,
+      target,
+      platform: args.platform,
+      sourceVersion: args.from,
+      targetVersion: args.to,
+      securityCounter: parseCounter(args.counter),
+      codec,
+      keys,
+    });
+
+    await mkdir(args.out, { recursive: true });
+    const path = join(args.out, patch.fileName);
+    const temporary = `${path}.creating-${process.pid}`;
+    await writeFile(temporary, patch.bytes);
+    await rename(temporary, path);
+    process.stdout.write(`${path}\n`);
+  },
+};
+
+const sign: CommandModule<object, { file: string; key: string }> = {
+  command: 'sign <file>',
+  describe: 'Add a signature to a patch file (several vendors may sign one patch)',
+  builder: (yargs) =>
+    yargs
+      .positional('file', { type: 'string', demandOption: true, describe: 'patch file' })
+      .option('key', { type: 'string', demandOption: true, describe: 'secret key file' }),
+  handler: async ({ file, key }) => {
+    const result = await addSignature(file, await readSecretKeyFile(key));
+    process.stdout.write(`signed ${file} with key ${result.keyId}; it now carries ${result.signatures} signature(s)\n`);
+  },
+};
+
+const inspect: CommandModule<object, { file: string; json: boolean }> = {
+  command: 'inspect <file>',
+  describe: 'Show a patch file header and signer key ids, without checking signatures',
+  builder: (yargs) =>
+    yargs
+      .positional('file', { type: 'string', demandOption: true, describe: 'patch file' })
+      .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
+  handler: async ({ file, json }) => {
+    const patch = await readPatchHead(file);
+    const description = describeHeader(patch.header);
+    const signers = patch.signatures.map((entry) => entry.keyId);
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ ...description, signers, fileSize: patch.fileSize })}\n`);
+      return;
+    }
+    const lines = Object.entries(description).map(([name, value]) => `${name.padEnd(16)} ${value}`);
+    lines.push(`${'signers'.padEnd(16)} ${signers.length ? signers.join(', ') : '(none)'}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  },
+};
+
+interface VerifyArgs {
+  file: string;
+  'trust-key': string[];
+  threshold: number;
+  'revoked-key-id': string[];
+  source?: string;
+}
+
+const verify: CommandModule<object, VerifyArgs> = {
+  command: 'verify <file>',
+  describe: 'Check a patch file as a device would; exit 0 only when it passes',
+  builder: (yargs) =>
+    yargs
+      .positional('file', { type: 'string', demandOption: true, describe: 'patch file' })
+      .option('trust-key', { type: 'string', array: true, demandOption: true, describe: 'trusted public key file (repeatable)' })
+      .option('threshold', { type: 'number', default: 1, describe: 'distinct trusted keys that must have signed' })
+      .option('revoked-key-id', { type: 'string', array: true, default: [], describe: 'key id to refuse (repeatable)' })
+      .option('source', { type: 'string', describe: 'source image: also check its digest and the digest of the applied result' }),
+  handler: async (args) => {
+    const keys = await Promise.all(args['trust-key'].map((path) => readPublicKeyFile(path)));
+    const report = await verifyPatchFile(
+      args.file,
+      { keys, revokedKeyIds: args['revoked-key-id'], threshold: args.threshold },
+      { sourcePath: args.source },
+    );
+    const { header } = report.patch;
+    const applied = report.targetSha256 ? `; applied to ${args.source} it gives sha256 ${report.targetSha256}` : '';
+    process.stdout.write(
+      `OK: ${header.platform} ${header.sourceVersion} -> ${header.targetVersion}, signed by ${report.acceptedKeyIds.join(', ')}${applied}\n`,
+    );
+  },
+};
+
+const patch: CommandModule = {
+  command: 'patch <command>',
+  describe: 'Create, sign, inspect and verify patch files (vendor)',
+  builder: (yargs) => yargs.command([create, sign, inspect, verify] as CommandModule[]).demandCommand(1),
+  handler: () => {},
+};
+
+export const vendorCommands: CommandModule[] = [keygen as CommandModule, patch];
+
+function describeHeader(header: PatchHeader): Record<string, string | number> {
+  return {
+    platform: header.platform,
+    sourceVersion: header.sourceVersion,
+    sourceSize: header.sourceSize,
+    sourceSha256: header.sourceSha256,
+    targetVersion: header.targetVersion,
+    targetSize: header.targetSize,
+    targetSha256: header.targetSha256,
+    securityCounter: header.securityCounter.toString(),
+    codec: codecById(header.codecId)?.name ?? `unknown (${header.codecId})`,
+    bodySize: header.bodySize,
+    bodySha256: header.bodySha256,
+    createdAt: header.createdAt.toISOString(),
+    expectedFileName: patchFileName(header.platform, header.sourceVersion),
+  };
+}
+
+function parseCounter(text: string): bigint {
+  if (!/^[0-9]{1,20}$/.test(text) || BigInt(text) >= 2n ** 64n) {
+    throw new InvalidArgumentError(`invalid --counter ${JSON.stringify(text)}: expected a whole number from 0 to 2^64-1`);
+  }
+  return BigInt(text);
+}
+
+async function readInput(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot read ${what} ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}

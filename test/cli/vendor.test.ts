@@ -1,0 +1,115 @@
+import { expect } from 'chai';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { FIRMWARE_DIR, makeTempDir, runProgram } from '../support/index.js';
+
+const OLD = join(FIRMWARE_DIR, 'iwlwifi-cc-a0-67.ucode');
+const NEW = join(FIRMWARE_DIR, 'iwlwifi-cc-a0-68.ucode');
+
+describe('vendor commands', function () {
+  this.timeout(120_000);
+  let dir: { path: string; remove: () => Promise<void> };
+  let patchPath: string;
+
+  before(async () => {
+    dir = await makeTempDir();
+    for (const name of ['vendor', 'second']) {
+      const keygen = await runProgram(['keygen', '--out', join(dir.path, name)]);
+      expect(keygen.status, keygen.stderr).to.equal(0);
+    }
+    const created = await runProgram([
+      'patch', 'create', '--old', OLD, '--new', NEW, '--platform', 'iwlwifi-cc-a0', '--from', '67', '--to', '68',
+      '--counter', '68', '--key', join(dir.path, 'vendor.key'), '--out', join(dir.path, 'patches'),
+    ]);
+    expect(created.status, created.stderr).to.equal(0);
+    patchPath = created.stdout.trim();
+  });
+  after(async () => dir.remove());
+
+  it('keygen writes a secret key only its owner can read', async () => {
+    const mode = (await stat(join(dir.path, 'vendor.key'))).mode & 0o777;
+    expect(mode).to.equal(0o600);
+    expect(await readFile(join(dir.path, 'vendor.pub'), 'utf8')).to.match(/^snmp-upgrade-ed25519-public [0-9a-f]{64}\n$/);
+  });
+
+  it('keygen refuses to overwrite a key', async () => {
+    const again = await runProgram(['keygen', '--out', join(dir.path, 'vendor')]);
+    expect(again.status).to.equal(1);
+    expect(again.stderr).to.match(/vendor\.key already exists.*\(cause: invalidArgument\)/);
+  });
+
+  it('create names the patch for platform and source version', () => {
+    expect(patchPath).to.equal(join(dir.path, 'patches', 'iwlwifi-cc-a0_67.patch'));
+  });
+
+  it('inspect shows the header and the signer', async () => {
+    const inspected = await runProgram(['patch', 'inspect', patchPath, '--json']);
+    expect(inspected.status, inspected.stderr).to.equal(0);
+    const header = JSON.parse(inspected.stdout);
+    expect(header.platform).to.equal('iwlwifi-cc-a0');
+    expect(header.sourceSize).to.equal(1_310_076);
+    expect(header.targetSize).to.equal(1_314_392);
+    expect(header.targetSha256).to.equal('8b240d104f021260e9f4d359b16404682d44d0d6a1fbfdbfd329afbbbfd42c7f');
+    expect(header.securityCounter).to.equal('68');
+    expect(header.signers).to.have.length(1);
+  });
+
+  it('verify with the source passes on the real pair', async () => {
+    const verified = await runProgram(['patch', 'verify', patchPath, '--trust-key', join(dir.path, 'vendor.pub'), '--source', OLD]);
+    expect(verified.status, verified.stderr).to.equal(0);
+    expect(verified.stdout).to.match(/^OK: iwlwifi-cc-a0 67 -> 68, .*gives sha256 8b240d10/);
+  });
+
+  it('verify names the cause when the source differs', async () => {
+    const verified = await runProgram(['patch', 'verify', patchPath, '--trust-key', join(dir.path, 'vendor.pub'), '--source', NEW]);
+    expect(verified.status).to.equal(1);
+    expect(verified.stderr.trim().split('\n')).to.have.length(1);
+    expect(verified.stderr).to.match(/source image mismatch: patch expects sha256 e05dacdc.* \(cause: sourceMismatch\)/);
+  });
+
+  it('verify fails with an untrusted key', async () => {
+    const verified = await runProgram(['patch', 'verify', patchPath, '--trust-key', join(dir.path, 'second.pub')]);
+    expect(verified.status).to.equal(1);
+    expect(verified.stderr).to.match(/\(cause: untrustedKey\)/);
+  });
+
+  it('sign adds a second signer for a threshold of two', async () => {
+    const copy = join(dir.path, 'two-signers.patch');
+    await writeFile(copy, await readFile(patchPath));
+    const trustBoth = ['--trust-key', join(dir.path, 'vendor.pub'), '--trust-key', join(dir.path, 'second.pub'), '--threshold', '2'];
+
+    const before = await runProgram(['patch', 'verify', copy, ...trustBoth]);
+    expect(before.stderr).to.match(/\(cause: thresholdNotMet\)/);
+
+    const signed = await runProgram(['patch', 'sign', copy, '--key', join(dir.path, 'second.key')]);
+    expect(signed.status, signed.stderr).to.equal(0);
+    expect(signed.stdout).to.match(/now carries 2 signature/);
+
+    const after = await runProgram(['patch', 'verify', copy, ...trustBoth]);
+    expect(after.status, after.stderr).to.equal(0);
+
+    const twice = await runProgram(['patch', 'sign', copy, '--key', join(dir.path, 'second.key')]);
+    expect(twice.stderr).to.match(/already signed by key/);
+  });
+
+  for (const [field, value] of [['--platform', 'a/b'], ['--platform', 'x\\y'], ['--from', '..'], ['--from', '%2e%2e'], ['--to', 'v\u0007'], ['--to', 'x'.repeat(65)]]) {
+    it(`create refuses ${field} ${JSON.stringify(value)}`, async () => {
+      const args = { '--platform': 'p', '--from': '1', '--to': '2', [field]: value };
+      const created = await runProgram([
+        'patch', 'create', '--old', OLD, '--new', NEW, '--counter', '1', '--key', join(dir.path, 'vendor.key'),
+        '--out', join(dir.path, 'refused'), ...Object.entries(args).flat(),
+      ]);
+      expect(created.status).to.equal(1);
+      expect(created.stderr).to.match(/invalid (platform|version).*\(cause: invalidArgument\)/);
+    });
+  }
+
+  it('create refuses a counter beyond 64 bits', async () => {
+    const created = await runProgram([
+      'patch', 'create', '--old', OLD, '--new', NEW, '--platform', 'p', '--from', '1', '--to', '2',
+      '--counter', '18446744073709551616', '--key', join(dir.path, 'vendor.key'), '--out', join(dir.path, 'refused'),
+    ]);
+    expect(created.stderr).to.match(/invalid --counter "18446744073709551616": expected a whole number from 0 to 2\^64-1/);
+  });
+});
