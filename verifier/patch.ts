@@ -104,7 +104,7 @@ export async function addSignature(path: string, key: SecretKey): Promise<{ keyI
   return { keyId: key.keyId, signatures: signatures.length };
 }
 
-/** Returns the codec a header names; an unknown id is a format error naming the codecs this build knows. */
+/** Returns the codec a header names; an unknown id is a format error that lists the codecs of this build. */
 export function codecOf(header: PatchHeader): BodyCodec {
   const codec = codecById(header.codecId);
   if (!codec) {
