@@ -1,0 +1,7 @@
+export { FlashStore, type FlashInitOptions, type FlashOpenOptions } from './store.js';
+export type { FlashSettings, FlashState, ImageRecord } from './nvram.js';
+export type { RecoveryReport } from './recovery.js';
+export type { StagingKind } from './layout.js';
+export { StagingWriter } from './staging.js';
+export { DEFAULT_FLASH_IO, hashFile, type FlashIo } from './io.js';
+export { parseSize } from './size.js';

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+
+import { BusyError } from '../errors/index.js';
+
+export const LOCK_FILE = '.lock';
+
+/** Content of the lock file: who holds it, and a token so that a holder only ever removes its own lock. */
+interface LockRecord {
+  pid: number;
+  /** Start time of the process in clock ticks since boot (Linux /proc), so a reused pid is not taken for the holder. */
+  processStart: string | undefined;
+  token: string;
+  acquiredAt: string;
+}
+
+export interface FlashLock {
+  release(): Promise<void>;
+}
+
+// Lock files held by this process. A lock file naming our own pid that is not in this set was left by an earlier
+// process that had the same pid, which happens often in containers where the device process is pid 1.
+const heldInThisProcess = new Set<string>();
+
+/**
+ * Takes the lock file at `path`. Throws BusyError while a live process holds it; a lock left by a process that
+ * no longer runs is taken over.
+ */
+export async function acquireLock(path: string): Promise<FlashLock> {
+  const own: LockRecord = { pid: process.pid, processStart: await processStartTime(process.pid), token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() };
+  const content = `${JSON.stringify(own)}\n`;
+
+  // Three rounds are enough: each round either takes the lock, finds a live holder, or removes one stale lock.
+  for (let round = 0; round < 3; round++) {
+    if (await createExclusively(path, content)) {
+      heldInThisProcess.add(path);
+      return { release: () => releaseLock(path, own.token) };
+    }
+
+    const holderText = await readFile(path, 'utf8').catch(() => undefined);
+    if (holderText === undefined) continue;
+    const holder = parseLockRecord(holderText);
+    if (holder && (await isHolderAlive(path, holder))) {
+      throw new BusyError(`flash is busy: process ${holder.pid} holds ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
+    }
+
+    await removeStaleLock(path, holderText);
+  }
+  throw new BusyError(`flash is busy: could not take ${path}, other processes keep taking it`);
+}
+
+/**
+ * Creates the lock file with its full content in one step: a temporary file is linked to the lock name, and
+ * link(2) fails when the name exists. A reader therefore never sees a half-written lock file.
+ */
+async function createExclusively(path: string, content: string): Promise<boolean> {
+  const tempPath = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tempPath, content, { flag: 'wx' });
+  try {
+    await link(tempPath, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(tempPath, { force: true });
+  }
+}
+
+/**
+ * Removes a stale lock without removing a fresh one another process made in the meantime: the lock is first
+ * renamed to a private name (only one process can win that rename), then checked to still be the stale one.
+ */
+async function removeStaleLock(path: string, staleText: string): Promise<void> {
+  const privatePath = `${path}.stale.${process.pid}.tmp`;
+  try {
+    await rename(path, privatePath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+
+  const movedText = await readFile(privatePath, 'utf8');
+  if (movedText !== staleText) {
+    // A live process took the lock between our read and our rename: give it back. link(2) does not replace a
+    // lock a third process may have made meanwhile.
+    // NOTE: in that three-process race the second live holder's lock is lost; it needs three processes to
+    // start on one flash within microseconds of a dead holder's lock being found.
+    await link(privatePath, path).catch(() => undefined);
+  }
+  await rm(privatePath, { force: true });
+}
+
+async function releaseLock(path: string, token: string): Promise<void> {
+  heldInThisProcess.delete(path);
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text !== undefined && parseLockRecord(text)?.token === token) {
+    await rm(path, { force: true });
+  }
+}
+
+function parseLockRecord(text: string): LockRecord | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<LockRecord>;
+    if (typeof value.pid !== 'number' || !Number.isInteger(value.pid) || value.pid <= 0) return undefined;
+    return {
+      pid: value.pid,
+      processStart: typeof value.processStart === 'string' ? value.processStart : undefined,
+      token: typeof value.token === 'string' ? value.token : '',
+      acquiredAt: typeof value.acquiredAt === 'string' ? value.acquiredAt : 'an unknown time',
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+async function isHolderAlive(path: string, holder: LockRecord): Promise<boolean> {
+  if (holder.pid === process.pid) return heldInThisProcess.has(path);
+
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user, so it is alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+
+  if (holder.processStart === undefined) return true;
+  const start = await processStartTime(holder.pid);
+  return start === undefined || start === holder.processStart;
+}
+
+/** Start time of a process (field 22 of /proc/PID/stat), or undefined where /proc is not available. */
+async function processStartTime(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return undefined;
+
+  // The command name (field 2) is in parentheses and may itself contain spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19];
+}
