@@ -1,9 +1,10 @@
 import yargs, { type CommandModule } from 'yargs';
 
 import { UpgradeError } from '../errors/index.js';
+import { serveCommand } from './serve.js';
 
 // Each role's commands live in their own module; add a new module's commands here.
-const COMMANDS: CommandModule[] = [];
+const COMMANDS: CommandModule[] = [serveCommand as unknown as CommandModule];
 
 /** Exit status for a failure this product reports with a cause code; 2 is kept for usage errors. */
 export const EXIT_FAILURE = 1;

@@ -241,7 +241,10 @@ async function copyBody(response: IncomingMessage, transfer: Transfer, idleTimeo
   } catch (error) {
     if (error instanceof UpgradeError || transfer.signal.aborted) throw error;
     if (error instanceof Interruption) throw error;
-    throw new Interruption(`connection failed after ${formatBytes(transfer.bytesDone)}: ${(error as Error).message}`);
+    // Node reports a peer that closed in the middle of a framed body as `aborted` or ECONNRESET.
+    const closed = (error as Error).message === 'aborted' || (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+    const detail = closed ? '' : `: ${(error as Error).message}`;
+    throw new Interruption(`connection closed after ${formatBytes(transfer.bytesDone)}${detail}`);
   }
 
   // Node ends the stream without an error when the connection closes in the middle of a body it has not framed

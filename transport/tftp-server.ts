@@ -1,12 +1,13 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
-import { AccessViolationError, FileNotFoundError } from '../errors/index.js';
+import { AccessViolationError, FileNotFoundError, InvalidArgumentError } from '../errors/index.js';
 import { DatagramQueue } from './datagram-queue.js';
 import type { TransferRecord } from './http-server.js';
 import { openServedFile, type ServedFile } from './served-file.js';
 import {
   ERROR_CODE,
   MAX_BLKSIZE,
+  MAX_WINDOWSIZE,
   MIN_BLKSIZE,
   MalformedPacketError,
   OPCODE,
@@ -56,6 +57,12 @@ export async function startTftpServer(
     retries: settings.retries ?? 5,
   };
   const maxSessions = settings.maxSessions ?? 256;
+  if (!Number.isInteger(limits.maxBlksize) || limits.maxBlksize < MIN_BLKSIZE) {
+    throw new InvalidArgumentError(`invalid TFTP maximum blksize ${settings.maxBlksize}: expected an integer from ${MIN_BLKSIZE} to ${MAX_BLKSIZE}`);
+  }
+  if (!Number.isInteger(limits.maxWindowsize) || limits.maxWindowsize < 1 || limits.maxWindowsize > MAX_WINDOWSIZE) {
+    throw new InvalidArgumentError(`invalid TFTP maximum windowsize ${settings.maxWindowsize}: expected an integer from 1 to ${MAX_WINDOWSIZE}`);
+  }
 
   listener.on('message', (message, from) => {
     let packet: Packet;
