@@ -4,17 +4,24 @@
  */
 import { BadUrlError, InvalidArgumentError } from '../errors/index.js';
 import { fetchFile } from './file-fetch.js';
+import { fetchHttp } from './http-fetch.js';
+import { fetchTftp } from './tftp-client.js';
 import { Transfer } from './staging.js';
 import type { FetchOptions, FetchResult, Fetcher } from './types.js';
 import { redactUrl, validateUrlPrefix } from './url.js';
 
 export type { FetchOptions, FetchResult, Fetcher, HttpFetchOptions, TftpFetchOptions } from './types.js';
 export { joinPatchUrl, redactUrl, validateFileName, validateUrlPrefix } from './url.js';
+export { startPatchServer, type PatchServer, type PatchServerOptions } from './patch-server.js';
+export type { TftpServerSettings } from './tftp-server.js';
 
 type ProtocolClient = (transfer: Transfer) => Promise<void>;
 
 const CLIENTS: Record<string, ProtocolClient> = {
   'file:': fetchFile,
+  'tftp:': fetchTftp,
+  'http:': fetchHttp,
+  'https:': fetchHttp,
 };
 
 /**
@@ -26,8 +33,7 @@ async function fetchToFile(url: string, destinationPath: string, options: FetchO
   const protocol = new URL(url).protocol;
   const client = CLIENTS[protocol];
   if (!client) {
-    // NOTE: the tftp: and http(s): clients are not in this build yet.
-    throw new BadUrlError(`unsupported URL scheme in ${redactUrl(url)}: ${protocol} is not implemented yet`);
+    throw new BadUrlError(`unsupported URL scheme in ${redactUrl(url)}: ${protocol} has no client`);
   }
   if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 0) {
     throw new InvalidArgumentError(`invalid maxBytes ${options.maxBytes}: expected a non-negative integer`);

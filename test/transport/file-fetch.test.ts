@@ -15,6 +15,7 @@ import {
 } from '../../errors/index.js';
 import { defaultFetcher } from '../../transport/index.js';
 import { makeTempDir } from '../support/index.js';
+import { expectRejection } from './helpers.js';
 
 describe('file: fetch', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -113,15 +114,3 @@ describe('file: fetch', () => {
     await expectRejection(defaultFetcher.fetchToFile(source(), staging(), { maxBytes: 1, timeoutMs: 0 }), InvalidArgumentError, /timeoutMs/);
   });
 });
-
-/** Awaits a promise that must reject with the given class and message. */
-export async function expectRejection(promise: Promise<unknown>, errorClass: new (...args: never[]) => Error, message: RegExp): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(errorClass);
-    expect((error as Error).message).to.match(message);
-    return error as Error;
-  }
-  expect.fail(`expected a ${errorClass.name}, the promise resolved`);
-}
