@@ -211,12 +211,7 @@ class Inflater {
         if (chunk.length === 0) continue;
         if (this.fed === 0) checkWindow(chunk[0]);
         this.fed += chunk.length;
-        if (!decompressor.write(chunk)) {
-          await new Promise((resolve) => {
-            decompressor.once('drain', resolve);
-            decompressor.once('close', resolve);
-          });
-        }
+        if (!decompressor.write(chunk)) await drainedOrClosed(decompressor);
       }
       decompressor.end();
     } catch (error) {
@@ -275,6 +270,19 @@ class Inflater {
     if (!this.ended) this.decompressor.destroy();
     await this.feeding;
   }
+}
+
+/** Waits until the decompressor wants more input, or is closed because decoding stopped. */
+function drainedOrClosed(decompressor: BrotliDecompress): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      decompressor.off('drain', done);
+      decompressor.off('close', done);
+      resolve();
+    };
+    decompressor.on('drain', done);
+    decompressor.on('close', done);
+  });
 }
 
 /** Rejects a brotli window larger than the decoder's memory budget allows, before any data is decoded. */
