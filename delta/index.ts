@@ -3,12 +3,16 @@
  * and turns a patch body plus the source image back into the target image on the device, streaming.
  * The codec id is the value stored in the patch header's codec field.
  */
+import { deltaCodec } from './delta.js';
 import { fullCodec } from './full.js';
 
 /** Positioned reads from the source image on flash; the device never loads the whole image into memory. */
 export interface SourceReader {
   readonly size: number;
-  /** Reads exactly `length` bytes at `position`; a read outside [0, size) is a codec error raised by the caller. */
+  /**
+   * Reads exactly `length` bytes at `position`; a read outside [0, size) is a codec error raised by the caller.
+   * The result may share memory with a read cache, so callers copy from it and never modify it.
+   */
   read(position: number, length: number): Promise<Buffer>;
 }
 
@@ -27,14 +31,14 @@ export interface BodyCodec {
   decode(body: AsyncIterable<Uint8Array>, source: SourceReader | undefined, targetSize: number): AsyncIterable<Buffer>;
 }
 
-const CODECS: readonly BodyCodec[] = [fullCodec];
+const CODECS: readonly BodyCodec[] = [fullCodec, deltaCodec];
 
 /** Returns the codec stored under `id` in a patch header, or undefined for an unknown id. */
 export function codecById(id: number): BodyCodec | undefined {
   return CODECS.find((codec) => codec.id === id);
 }
 
-/** Returns the codec with the given name (`full`, ...), or undefined. */
+/** Returns the codec with the given name (`full`, `delta`), or undefined. */
 export function codecByName(name: string): BodyCodec | undefined {
   return CODECS.find((codec) => codec.name === name);
 }

@@ -1,0 +1,296 @@
+import { createBrotliDecompress, type BrotliDecompress } from 'node:zlib';
+
+import { CodecError, formatBytes } from '../errors/index.js';
+import type { SourceReader } from './index.js';
+import {
+  SECTION_CONTROLS_LIMIT,
+  SECTION_DIFFERENCES_LIMIT,
+  SECTION_OUTPUT_LIMIT,
+  VarintReader,
+  WINDOW_BITS,
+  brotliWindowBits,
+} from './delta-format.js';
+
+/** Largest positioned read of the source at once, so a long copy does not allocate its whole length. */
+const SOURCE_READ_LIMIT = 1 << 18;
+
+/** Output size of the brotli decoder's chunks. */
+const INFLATE_CHUNK = 1 << 16;
+
+/**
+ * Decodes a delta body, yielding the target image one section (at most SECTION_OUTPUT_LIMIT bytes) at a time.
+ * Every control value is checked before use, so a damaged or hostile body fails with a CodecError and never
+ * reads outside the source or writes past `targetSize`.
+ */
+export async function* decodeDelta(
+  body: AsyncIterable<Uint8Array>,
+  source: SourceReader | undefined,
+  targetSize: number,
+): AsyncIterable<Buffer> {
+  if (source === undefined) {
+    throw new CodecError('delta body needs the source image to decode, but no source image was given');
+  }
+
+  const inflater = new Inflater(body);
+  let written = 0;
+  let cursor = 0;
+  try {
+    while (await inflater.hasMore()) {
+      const section = await readSection(inflater, targetSize - written);
+      const output = Buffer.allocUnsafe(section.outputLength);
+      cursor = await rebuildSection(section, source, cursor, output);
+      written += output.length;
+      yield output;
+    }
+  } catch (error) {
+    if (error instanceof CodecError) throw error;
+    throw new CodecError(`delta body is not a valid brotli stream: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await inflater.close();
+  }
+
+  if (written !== targetSize) {
+    throw new CodecError(`delta body rebuilds ${formatBytes(written)}, expected the declared target size of ${formatBytes(targetSize)}`);
+  }
+  const unused = inflater.unusedInput();
+  if (unused > 0) {
+    throw new CodecError(`delta body has ${formatBytes(unused)} after the end of its brotli stream, expected none`);
+  }
+}
+
+interface Section {
+  readonly outputLength: number;
+  /** Controls, difference tokens and literals, one after the other. */
+  readonly bytes: Buffer;
+  readonly controlsLength: number;
+  readonly differencesLength: number;
+}
+
+/** Reads one section's header and contents, checking each length against the format's limits first. */
+async function readSection(inflater: Inflater, targetRoom: number): Promise<Section> {
+  const outputLength = await inflater.readVarint('section output length');
+  const controlsLength = await inflater.readVarint('section controls length');
+  const differencesLength = await inflater.readVarint('section differences length');
+  const literalsLength = await inflater.readVarint('section literals length');
+
+  // An empty section would let a tiny body expand into endless work, so each one must rebuild something.
+  if (outputLength < 1 || outputLength > SECTION_OUTPUT_LIMIT) {
+    throw new CodecError(`delta section output length must be 1 to ${SECTION_OUTPUT_LIMIT}, found ${outputLength}`);
+  }
+  if (outputLength > targetRoom) {
+    throw new CodecError(
+      `delta section rebuilds ${formatBytes(outputLength)} but only ${formatBytes(targetRoom)} of the declared target size remain`,
+    );
+  }
+  if (controlsLength > SECTION_CONTROLS_LIMIT) {
+    throw new CodecError(`delta section controls length must be at most ${SECTION_CONTROLS_LIMIT}, found ${controlsLength}`);
+  }
+  if (differencesLength > SECTION_DIFFERENCES_LIMIT) {
+    throw new CodecError(`delta section differences length must be at most ${SECTION_DIFFERENCES_LIMIT}, found ${differencesLength}`);
+  }
+  if (literalsLength > outputLength) {
+    throw new CodecError(`delta section literals length must be at most its output length ${outputLength}, found ${literalsLength}`);
+  }
+
+  const bytes = await inflater.readExact(controlsLength + differencesLength + literalsLength, 'section contents');
+  return { outputLength, bytes, controlsLength, differencesLength };
+}
+
+/** Runs one section's control entries into `output` and returns the source cursor after them. */
+async function rebuildSection(section: Section, source: SourceReader, cursor: number, output: Buffer): Promise<number> {
+  const { bytes, controlsLength, differencesLength, outputLength } = section;
+  const controls = new VarintReader(bytes, 'controls', 0, controlsLength);
+  const differences = new VarintReader(bytes, 'differences', controlsLength, controlsLength + differencesLength);
+  let literalOffset = controlsLength + differencesLength;
+  let filled = 0;
+
+  while (controls.remaining > 0) {
+    const seek = controls.readSignedVarint('seek');
+    const copy = controls.readVarint('copy length');
+    const literal = controls.readVarint('literal length');
+
+    if (copy + literal > outputLength - filled) {
+      throw new CodecError(
+        `delta entry writes ${formatBytes(copy + literal)} but its section has ${formatBytes(outputLength - filled)} left`,
+      );
+    }
+    cursor += seek;
+    if (cursor < 0 || cursor + copy > source.size) {
+      throw new CodecError(
+        `delta entry reads source bytes ${cursor} to ${cursor + copy}, outside the source image of ${formatBytes(source.size)}`,
+      );
+    }
+
+    if (copy > 0) {
+      await readSource(source, cursor, output, filled, copy);
+      addDifferences(differences, output, filled, copy);
+      cursor += copy;
+      filled += copy;
+    }
+
+    if (literal > 0) {
+      if (literalOffset + literal > bytes.length) {
+        throw new CodecError(
+          `delta entry needs ${formatBytes(literal)} of literals but its section has ${formatBytes(bytes.length - literalOffset)} left`,
+        );
+      }
+      bytes.copy(output, filled, literalOffset, literalOffset + literal);
+      literalOffset += literal;
+      filled += literal;
+    }
+  }
+
+  // Left-over parts mean the body is not what the encoder wrote, even if the output happens to fill up.
+  if (filled !== outputLength) {
+    throw new CodecError(`delta section entries rebuild ${formatBytes(filled)}, expected its declared ${formatBytes(outputLength)}`);
+  }
+  if (differences.remaining !== 0) {
+    throw new CodecError(`delta section has ${formatBytes(differences.remaining)} of unused difference tokens, expected none`);
+  }
+  if (literalOffset !== bytes.length) {
+    throw new CodecError(`delta section has ${formatBytes(bytes.length - literalOffset)} of unused literals, expected none`);
+  }
+  return cursor;
+}
+
+async function readSource(source: SourceReader, position: number, output: Buffer, offset: number, length: number): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const pieceLength = Math.min(length - done, SOURCE_READ_LIMIT);
+    const piece = await source.read(position + done, pieceLength);
+    if (piece.length !== pieceLength) {
+      throw new CodecError(
+        `source image read at ${position + done} returned ${formatBytes(piece.length)}, expected ${formatBytes(pieceLength)}`,
+      );
+    }
+    piece.copy(output, offset + done);
+    done += pieceLength;
+  }
+}
+
+/**
+ * Adds the run-length coded differences of one copy to the source bytes already in `output`: runs of
+ * unchanged bytes, each followed by one difference, closed by a final run that ends the copy exactly.
+ */
+function addDifferences(differences: VarintReader, output: Buffer, offset: number, length: number): void {
+  let position = 0;
+  for (;;) {
+    position += differences.readVarint('difference run');
+    if (position === length) return;
+    if (position > length) {
+      throw new CodecError(`delta difference run ends ${position - length} bytes past its copy of ${formatBytes(length)}`);
+    }
+    if (differences.remaining < 1) {
+      throw new CodecError('delta differences end inside a copy: expected a difference byte, found the end');
+    }
+    const index = offset + position;
+    output[index] = (output[index] + differences.nextByte()) & 0xff;
+    position++;
+  }
+}
+
+/** Pull-based reader of the decompressed body, fed from the compressed chunks as they arrive. */
+class Inflater {
+  private readonly decompressor: BrotliDecompress;
+  private readonly chunks: AsyncIterator<Buffer>;
+  private readonly feeding: Promise<void>;
+  private pending: Buffer = Buffer.alloc(0);
+  private ended = false;
+  private fed = 0;
+
+  constructor(body: AsyncIterable<Uint8Array>) {
+    this.decompressor = createBrotliDecompress({ chunkSize: INFLATE_CHUNK });
+    this.chunks = (this.decompressor as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    this.feeding = this.feed(body);
+  }
+
+  private async feed(body: AsyncIterable<Uint8Array>): Promise<void> {
+    const decompressor = this.decompressor;
+    try {
+      for await (const chunk of body) {
+        if (decompressor.destroyed) break;
+        if (chunk.length === 0) continue;
+        if (this.fed === 0) checkWindow(chunk[0]);
+        this.fed += chunk.length;
+        if (!decompressor.write(chunk)) await drainedOrClosed(decompressor);
+      }
+      decompressor.end();
+    } catch (error) {
+      decompressor.destroy(error as Error);
+    }
+  }
+
+  /** Tells whether another section follows, that is whether any decompressed byte is left. */
+  async hasMore(): Promise<boolean> {
+    return this.fill(1);
+  }
+
+  /** Buffers at least `count` bytes unless the stream ends first; returns whether it got them. */
+  private async fill(count: number): Promise<boolean> {
+    while (this.pending.length < count && !this.ended) {
+      const next = await this.chunks.next();
+      if (next.done) {
+        this.ended = true;
+      } else {
+        this.pending = this.pending.length === 0 ? next.value : Buffer.concat([this.pending, next.value]);
+      }
+    }
+    return this.pending.length >= count;
+  }
+
+  async readVarint(field: string): Promise<number> {
+    await this.fill(10);
+    const reader = new VarintReader(this.pending, 'section header', 0, Math.min(this.pending.length, 10));
+    const value = reader.readVarint(field);
+    this.pending = this.pending.subarray(reader.offset);
+    return value;
+  }
+
+  /** Reads exactly `length` decompressed bytes into a new buffer. */
+  async readExact(length: number, what: string): Promise<Buffer> {
+    const result = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      if (this.pending.length === 0 && !(await this.fill(1))) {
+        throw new CodecError(`delta body ends inside the ${what}: expected ${formatBytes(length)}, found ${formatBytes(filled)}`);
+      }
+      const take = Math.min(this.pending.length, length - filled);
+      this.pending.copy(result, filled, 0, take);
+      this.pending = this.pending.subarray(take);
+      filled += take;
+    }
+    return result;
+  }
+
+  /** Compressed bytes that the brotli decoder left unread after its stream ended. */
+  unusedInput(): number {
+    return this.fed - this.decompressor.bytesWritten;
+  }
+
+  async close(): Promise<void> {
+    if (!this.ended) this.decompressor.destroy();
+    await this.feeding;
+  }
+}
+
+/** Waits until the decompressor wants more input, or is closed because decoding stopped. */
+function drainedOrClosed(decompressor: BrotliDecompress): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      decompressor.off('drain', done);
+      decompressor.off('close', done);
+      resolve();
+    };
+    decompressor.on('drain', done);
+    decompressor.on('close', done);
+  });
+}
+
+/** Rejects a brotli window larger than the decoder's memory budget allows, before any data is decoded. */
+function checkWindow(firstByte: number): void {
+  const windowBits = brotliWindowBits(firstByte);
+  if (windowBits === undefined || windowBits > WINDOW_BITS) {
+    throw new CodecError(
+      `delta body's brotli window must be at most 2^${WINDOW_BITS} bytes, found ${windowBits === undefined ? 'a large window' : `2^${windowBits}`}`,
+    );
+  }
+}

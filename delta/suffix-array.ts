@@ -1,0 +1,145 @@
+/**
+ * Suffix array construction by induced sorting (SA-IS: Nong, Zhang and Chan, "Two Efficient Algorithms for
+ * Linear Time Suffix Array Construction", IEEE Transactions on Computers, 2011). Linear time, and the only
+ * large allocation besides the result is one type byte per position, so the old image costs about 5 bytes
+ * per byte to index.
+ */
+
+type Text = Uint8Array | Int32Array;
+
+/** Builds the suffix array of `text`: the start positions of its suffixes in lexicographic order. */
+export function buildSuffixArray(text: Uint8Array): Int32Array {
+  const suffixes = new Int32Array(text.length);
+  sortSuffixes(text, suffixes, text.length, 256);
+  return suffixes;
+}
+
+/**
+ * Sorts the suffixes of `text[0, n)` over an alphabet of `alphabetSize` symbols into `sa[0, n)`. The end of
+ * the text is a virtual sentinel smaller than every symbol, so no symbol value has to be reserved for it.
+ */
+function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: number): void {
+  if (n === 0) return;
+  if (n === 1) {
+    sa[0] = 0;
+    return;
+  }
+
+  // Type of each suffix: 1 when it sorts before the suffix that follows it (S-type), 0 otherwise (L-type).
+  // The last suffix is L-type because it sorts after the sentinel.
+  const types = new Uint8Array(n);
+  for (let i = n - 2; i >= 0; i--) {
+    const here = text[i];
+    const next = text[i + 1];
+    types[i] = here < next || (here === next && types[i + 1] === 1) ? 1 : 0;
+  }
+  const buckets = new Int32Array(alphabetSize);
+
+  // Step 1: sort the LMS substrings by inducing from LMS positions dropped at their bucket ends.
+  sa.fill(-1, 0, n);
+  fillBucketEnds(text, n, buckets);
+  for (let i = 1; i < n; i++) {
+    if (types[i] === 1 && types[i - 1] === 0) sa[--buckets[text[i]]] = i;
+  }
+  induceSort(text, sa, n, types, buckets);
+
+  // Step 2: name each LMS substring by its rank; equal substrings get equal names.
+  let lmsCount = 0;
+  for (let i = 0; i < n; i++) {
+    const position = sa[i];
+    if (isLms(types, position)) sa[lmsCount++] = position;
+  }
+  sa.fill(-1, lmsCount, n);
+  let nameCount = 0;
+  let previous = -1;
+  for (let i = 0; i < lmsCount; i++) {
+    const position = sa[i];
+    if (previous < 0 || !equalLmsSubstrings(text, types, n, position, previous)) {
+      nameCount++;
+      previous = position;
+    }
+    // LMS positions are at least two apart, so position / 2 gives each one its own slot in the upper half.
+    sa[lmsCount + (position >> 1)] = nameCount - 1;
+  }
+  for (let i = n - 1, j = n - 1; i >= lmsCount; i--) {
+    if (sa[i] >= 0) sa[j--] = sa[i];
+  }
+
+  // Step 3: sort the reduced string of names, recursing only while names repeat.
+  const reduced = sa.subarray(n - lmsCount, n);
+  const reducedSa = sa.subarray(0, lmsCount);
+  if (nameCount < lmsCount) {
+    sortSuffixes(reduced, reducedSa, lmsCount, nameCount);
+  } else {
+    for (let i = 0; i < lmsCount; i++) reducedSa[reduced[i]] = i;
+  }
+
+  // Step 4: put the LMS suffixes, now in order, at their bucket ends and induce the whole array from them.
+  for (let i = 1, j = 0; i < n; i++) {
+    if (types[i] === 1 && types[i - 1] === 0) reduced[j++] = i;
+  }
+  for (let i = 0; i < lmsCount; i++) reducedSa[i] = reduced[reducedSa[i]];
+  sa.fill(-1, lmsCount, n);
+  fillBucketEnds(text, n, buckets);
+  for (let i = lmsCount - 1; i >= 0; i--) {
+    const position = sa[i];
+    sa[i] = -1;
+    sa[--buckets[text[position]]] = position;
+  }
+  induceSort(text, sa, n, types, buckets);
+}
+
+function isLms(types: Uint8Array, position: number): boolean {
+  return position > 0 && types[position] === 1 && types[position - 1] === 0;
+}
+
+/** Compares two LMS substrings, each running up to and including the next LMS position. */
+function equalLmsSubstrings(text: Text, types: Uint8Array, n: number, a: number, b: number): boolean {
+  for (let d = 0; ; d++) {
+    // A substring that reaches the sentinel is unique, because only one suffix contains the sentinel there.
+    if (a + d >= n || b + d >= n) return false;
+    if (text[a + d] !== text[b + d] || types[a + d] !== types[b + d]) return false;
+    if (d > 0 && (isLms(types, a + d) || isLms(types, b + d))) return true;
+  }
+}
+
+function countSymbols(text: Text, n: number, buckets: Int32Array): void {
+  buckets.fill(0);
+  for (let i = 0; i < n; i++) buckets[text[i]]++;
+}
+
+function fillBucketStarts(text: Text, n: number, buckets: Int32Array): void {
+  countSymbols(text, n, buckets);
+  let sum = 0;
+  for (let c = 0; c < buckets.length; c++) {
+    const count = buckets[c];
+    buckets[c] = sum;
+    sum += count;
+  }
+}
+
+function fillBucketEnds(text: Text, n: number, buckets: Int32Array): void {
+  countSymbols(text, n, buckets);
+  let sum = 0;
+  for (let c = 0; c < buckets.length; c++) {
+    sum += buckets[c];
+    buckets[c] = sum;
+  }
+}
+
+/** Induces L-type suffixes left to right, then S-type suffixes right to left, from those already placed. */
+function induceSort(text: Text, sa: Int32Array, n: number, types: Uint8Array, buckets: Int32Array): void {
+  fillBucketStarts(text, n, buckets);
+  // The sentinel sorts first, and the suffix just before it is L-type.
+  sa[buckets[text[n - 1]]++] = n - 1;
+  for (let i = 0; i < n; i++) {
+    const j = sa[i] - 1;
+    if (j >= 0 && types[j] === 0) sa[buckets[text[j]]++] = j;
+  }
+
+  fillBucketEnds(text, n, buckets);
+  for (let i = n - 1; i >= 0; i--) {
+    const j = sa[i] - 1;
+    if (j >= 0 && types[j] === 1) sa[--buckets[text[j]]] = j;
+  }
+}

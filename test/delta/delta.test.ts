@@ -1,0 +1,404 @@
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
+
+import { expect } from 'chai';
+
+import { CodecError } from '../../errors/index.js';
+import { codecById, codecByName, openSourceFile, type SourceReader } from '../../delta/index.js';
+import { FIRMWARE_DIR, makeTempDir } from '../support/index.js';
+
+const delta = codecByName('delta')!;
+
+/** Output bytes per section in the delta format, and the source cache's block size. */
+const SECTION = 1 << 20;
+const BLOCK = 1 << 16;
+
+function memorySource(bytes: Uint8Array): SourceReader {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return { size: buffer.length, read: async (position, length) => buffer.subarray(position, position + length) };
+}
+
+async function* chunked(bytes: Uint8Array, size = 4096): AsyncIterable<Uint8Array> {
+  for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
+}
+
+async function decodeAll(body: Uint8Array, source: SourceReader | undefined, targetSize: number): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for await (const piece of delta.decode(chunked(body), source, targetSize)) pieces.push(piece);
+  return Buffer.concat(pieces);
+}
+
+async function decodeError(body: Uint8Array, source: SourceReader, targetSize: number): Promise<unknown> {
+  try {
+    await decodeAll(body, source, targetSize);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+async function roundTrip(source: Buffer, target: Buffer): Promise<Buffer> {
+  const body = await delta.encode(source, target);
+  const rebuilt = await decodeAll(body, memorySource(source), target.length);
+  expect(rebuilt.length, 'rebuilt length').to.equal(target.length);
+  expect(rebuilt.equals(target), 'rebuilt bytes equal the target').to.equal(true);
+  return body;
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so every run tests the same images. */
+class Random {
+  constructor(private state: number) {}
+
+  next(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state;
+  }
+
+  below(limit: number): number {
+    return this.next() % limit;
+  }
+
+  bytes(length: number): Buffer {
+    const result = Buffer.allocUnsafe(length);
+    for (let i = 0; i < length; i++) result[i] = this.next() & 0xff;
+    return result;
+  }
+}
+
+/** A target made from the source the way a rebuilt binary is: shifted words, inserted and removed spans. */
+function editedCopy(source: Buffer, random: Random): Buffer {
+  const parts: Buffer[] = [];
+  for (let offset = 0; offset < source.length; ) {
+    const span = Math.min(source.length - offset, 500 + random.below(3000));
+    const part = Buffer.from(source.subarray(offset, offset + span));
+    for (let i = random.below(8); i < part.length; i += 16 + random.below(64)) part[i] = (part[i] + 4) & 0xff;
+    parts.push(part);
+    if (random.below(4) === 0) parts.push(random.bytes(random.below(200)));
+    offset += span + (random.below(5) === 0 ? random.below(300) : 0);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Writes an unsigned LEB128 varint, as the delta format stores every length. */
+function varint(value: bigint | number): number[] {
+  let remaining = BigInt(value);
+  const bytes: number[] = [];
+  while (remaining >= 0x80n) {
+    bytes.push(Number(remaining & 0x7fn) | 0x80);
+    remaining >>= 7n;
+  }
+  bytes.push(Number(remaining));
+  return bytes;
+}
+
+function zigzag(value: number): number {
+  return value < 0 ? -2 * value - 1 : 2 * value;
+}
+
+/** Builds one section by hand: output length, the three part lengths, then the parts. */
+function section(outputLength: number, controls: number[], differences: number[], literals: number[]): number[] {
+  return [
+    ...varint(outputLength),
+    ...varint(controls.length),
+    ...varint(differences.length),
+    ...varint(literals.length),
+    ...controls,
+    ...differences,
+    ...literals,
+  ];
+}
+
+function compressBody(plain: number[] | Uint8Array, windowBits = 22, quality = 5): Buffer {
+  return brotliCompressSync(Uint8Array.from(plain), {
+    params: { [constants.BROTLI_PARAM_QUALITY]: quality, [constants.BROTLI_PARAM_LGWIN]: windowBits },
+  });
+}
+
+describe('delta codec', function () {
+  this.timeout(60_000);
+
+  it('is registered as codec 2 and needs the source', function () {
+    expect(codecById(2)).to.equal(delta);
+    expect(delta.name).to.equal('delta');
+    expect(delta.needsSource).to.equal(true);
+  });
+
+  describe('round trips', function () {
+    it('rpi4 recovery firmware pair', async function () {
+      const source = await readFile(join(FIRMWARE_DIR, 'rpi4-recovery-2026-05-17.bin'));
+      const target = await readFile(join(FIRMWARE_DIR, 'rpi4-recovery-2026-08-04.bin'));
+      const body = await roundTrip(source, target);
+      expect(body.length).to.be.at.most(5_000);
+    });
+
+    it('iwlwifi firmware pair through the source file cache', async function () {
+      const sourcePath = join(FIRMWARE_DIR, 'iwlwifi-cc-a0-67.ucode');
+      const source = await readFile(sourcePath);
+      const target = await readFile(join(FIRMWARE_DIR, 'iwlwifi-cc-a0-68.ucode'));
+      const body = await delta.encode(source, target);
+      expect(body.length).to.be.at.most(105_294);
+
+      const file = await openSourceFile(sourcePath);
+      try {
+        const digest = createHash('sha256');
+        let length = 0;
+        for await (const piece of delta.decode(chunked(body, 1000), file, target.length)) {
+          digest.update(piece);
+          length += piece.length;
+        }
+        expect(length).to.equal(target.length);
+        expect(digest.digest('hex')).to.equal(createHash('sha256').update(target).digest('hex'));
+      } finally {
+        await file.close();
+      }
+    });
+
+    it('same inputs give the same body', async function () {
+      const random = new Random(7);
+      const source = random.bytes(50_000);
+      const target = editedCopy(source, random);
+      const first = await delta.encode(source, target);
+      const second = await delta.encode(source, target);
+      expect(first.equals(second)).to.equal(true);
+    });
+
+    it('edge images', async function () {
+      const random = new Random(11);
+      const some = random.bytes(10_000);
+      const cases: [string, Buffer, Buffer][] = [
+        ['empty source and target', Buffer.alloc(0), Buffer.alloc(0)],
+        ['empty source', Buffer.alloc(0), some],
+        ['empty target', some, Buffer.alloc(0)],
+        ['identical', some, Buffer.from(some)],
+        ['completely different', some, random.bytes(10_000)],
+        ['one byte each', Buffer.from([1]), Buffer.from([2])],
+        ['one byte source', Buffer.from([7]), some],
+        ['one byte target', some, Buffer.from([some[5000]])],
+        ['all zeros', Buffer.alloc(70_000), Buffer.alloc(90_000)],
+      ];
+      for (const [name, source, target] of cases) {
+        const body = await delta.encode(source, target);
+        const rebuilt = await decodeAll(body, memorySource(source), target.length);
+        expect(rebuilt.equals(target), name).to.equal(true);
+      }
+    });
+
+    it('sizes around section and cache block boundaries', async function () {
+      const random = new Random(13);
+      const base = random.bytes(SECTION + 2);
+      for (const size of [BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 1, SECTION - 1, SECTION, SECTION + 1]) {
+        const source = base.subarray(0, size);
+        const target = Buffer.from(source);
+        for (let i = 100; i < size; i += 4099) target[i] ^= 0x10;
+        await roundTrip(source, target);
+        // A target of unrelated bytes is all literals, so the literal limit of a section is reached exactly.
+        await roundTrip(source.subarray(0, 100), random.bytes(size));
+      }
+    });
+
+    it('edited copies decoded from a file', async function () {
+      const random = new Random(17);
+      const source = random.bytes(300_000);
+      const target = editedCopy(source, random);
+      const body = await delta.encode(source, target);
+      expect(body.length).to.be.below(target.length / 4);
+
+      const folder = await makeTempDir();
+      try {
+        const sourcePath = join(folder.path, 'source.bin');
+        await writeFile(sourcePath, source);
+        const file = await openSourceFile(sourcePath);
+        try {
+          const rebuilt = await decodeAll(body, file, target.length);
+          expect(rebuilt.equals(target)).to.equal(true);
+        } finally {
+          await file.close();
+        }
+      } finally {
+        await folder.remove();
+      }
+    });
+  });
+
+  describe('bad bodies', function () {
+    const source = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz');
+    const sourceReader = memorySource(source);
+
+    async function expectCodecError(plain: number[] | Buffer, targetSize: number, pattern: RegExp): Promise<void> {
+      const body = Buffer.isBuffer(plain) ? plain : compressBody(plain);
+      const error = await decodeError(body, sourceReader, targetSize);
+      expect(error, 'decoding fails').to.be.instanceOf(CodecError);
+      expect((error as Error).message).to.match(pattern);
+    }
+
+    it('accepts the hand-built reference body', async function () {
+      // Copy 4 source bytes from offset 10 ('abcd') adding 1 to the second, then 2 literal bytes.
+      const plain = section(6, [zigzag(10), 4, 2], [1, 1, 2], [0x21, 0x22]);
+      const rebuilt = await decodeAll(compressBody(plain), sourceReader, 6);
+      expect(rebuilt.toString('latin1')).to.equal('accd!"');
+    });
+
+    it('length with the sign bit set', async function () {
+      const negative = varint(1n << 63n);
+      const plain = [...varint(6), ...varint(1 + negative.length + 1), ...varint(0), ...varint(0), 0, ...negative, 0];
+      await expectCodecError(plain, 6, /out-of-range copy length: expected at most 2\^53 - 1/);
+    });
+
+    it('length beyond 2^53', async function () {
+      const plain = section(6, [0, ...varint(2n ** 53n), 0], [], []);
+      await expectCodecError(plain, 6, /out-of-range copy length/);
+    });
+
+    it('source offset plus length past the source', async function () {
+      const plain = section(6, [zigzag(34), 4, 0], [4], []);
+      await expectCodecError(plain, 6, /reads source bytes 34 to 38, outside the source image of 36 bytes/);
+    });
+
+    it('seek before the start of the source', async function () {
+      const plain = section(4, [zigzag(-1), 4, 0], [4], []);
+      await expectCodecError(plain, 4, /reads source bytes -1 to 3, outside the source image/);
+    });
+
+    it('output past the declared target size', async function () {
+      const plain = section(6, [0, 6, 0], [6], []);
+      await expectCodecError(plain, 5, /rebuilds 6 bytes but only 5 bytes of the declared target size remain/);
+    });
+
+    it('entry past its section', async function () {
+      const plain = section(4, [0, 6, 0], [6], []);
+      await expectCodecError(plain, 4, /writes 6 bytes but its section has 4 bytes left/);
+    });
+
+    it('stream cut in a control entry', async function () {
+      const entry = [zigzag(0), ...varint(300), 0];
+      const plain = [...varint(300), ...varint(2), ...varint(0), ...varint(0), entry[0], entry[1]];
+      await expectCodecError(plain, 300, /controls ends inside the varint of copy length/);
+    });
+
+    it('compressed stream cut short', async function () {
+      const random = new Random(19);
+      const target = random.bytes(5000);
+      const body = await delta.encode(source, target);
+      await expectCodecError(body.subarray(0, body.length - 10), target.length, /not a valid brotli stream|ends inside/);
+    });
+
+    it('body that ends before the target size', async function () {
+      const plain = section(4, [0, 4, 0], [4], []);
+      await expectCodecError(plain, 10, /rebuilds 4 bytes, expected the declared target size of 10 bytes/);
+    });
+
+    it('section header cut short', async function () {
+      const plain = [...section(4, [0, 4, 0], [4], []), ...varint(4), ...varint(3)];
+      await expectCodecError(plain, 8, /section header ends inside the varint of section differences length/);
+    });
+
+    it('data left after the brotli stream', async function () {
+      const body = Buffer.concat([compressBody(section(4, [0, 4, 0], [4], [])), Buffer.from([1, 2, 3])]);
+      await expectCodecError(body, 4, /has 3 bytes after the end of its brotli stream/);
+    });
+
+    it('unused difference tokens and literals', async function () {
+      await expectCodecError(section(4, [0, 4, 0], [4, 9], []), 4, /2 bytes of unused difference tokens|1 byte/);
+      await expectCodecError(section(4, [0, 4, 0], [4], [9]), 4, /1 bytes of unused literals/);
+    });
+
+    it('difference run past its copy', async function () {
+      await expectCodecError(section(4, [0, 4, 0], [5], []), 4, /difference run ends 1 bytes past its copy/);
+    });
+
+    it('empty section', async function () {
+      await expectCodecError(section(0, [], [], []), 4, /section output length must be 1 to 1048576, found 0/);
+    });
+
+    it('brotli window above the decoder budget', async function () {
+      const body = compressBody(section(4, [0, 4, 0], [4], []), 24);
+      await expectCodecError(body, 4, /brotli window must be at most 2\^22 bytes, found 2\^24/);
+    });
+
+    it('missing source image', async function () {
+      const body = compressBody(section(4, [0, 4, 0], [4], []));
+      let caught: unknown;
+      try {
+        await decodeAll(body, undefined, 4);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).to.be.instanceOf(CodecError);
+    });
+  });
+
+  describe('fuzz', function () {
+    it('10,000 mutated bodies fail cleanly', async function () {
+      const random = new Random(0x5eed);
+      const source = random.bytes(3000);
+      const targets = [editedCopy(source, random), random.bytes(500), Buffer.from(source.subarray(100, 2500))];
+      const samples = await Promise.all(
+        targets.map(async (target) => {
+          const body = await delta.encode(source, target);
+          return { target, body, plain: brotliDecompressSync(body), digest: createHash('sha256').update(target).digest('hex') };
+        }),
+      );
+      const sourceReader = memorySource(source);
+      const heapBefore = process.memoryUsage().heapUsed;
+      let rejected = 0;
+      let mismatched = 0;
+
+      for (let round = 0; round < 10_000; round++) {
+        const sample = samples[round % samples.length];
+        // Half the mutations hit the compressed bytes, half the control stream inside, recompressed, so that the
+        // control checks see damaged values and not only brotli's own checks.
+        const inner = round % 2 === 1;
+        const mutated = mutate(inner ? sample.plain : sample.body, random);
+        const body = inner ? compressBody(mutated, 22, 1) : mutated;
+
+        const started = performance.now();
+        try {
+          const rebuilt = await decodeAll(body, sourceReader, sample.target.length);
+          if (createHash('sha256').update(rebuilt).digest('hex') !== sample.digest) mismatched++;
+        } catch (error) {
+          if (!(error instanceof CodecError)) throw new Error(`round ${round}: expected a CodecError, got ${String(error)}`);
+          rejected++;
+        }
+        expect(performance.now() - started, `round ${round} decode time in ms`).to.be.below(2000);
+      }
+
+      expect(rejected, 'rejected bodies').to.be.above(5000);
+      // A mutation can leave the output intact (a flipped bit in brotli padding, say), so the rest may match.
+      expect(rejected + mismatched, 'bodies that fail').to.be.above(9000);
+      expect(process.memoryUsage().heapUsed - heapBefore, 'heap growth').to.be.below(256 * 1024 * 1024);
+    });
+  });
+});
+
+/** Applies one to three random byte edits: flip a bit, overwrite, insert, delete, or cut the end off. */
+function mutate(original: Uint8Array, random: Random): Buffer {
+  let bytes = Buffer.from(original);
+  const edits = 1 + random.below(3);
+  for (let edit = 0; edit < edits && bytes.length > 0; edit++) {
+    const at = random.below(bytes.length);
+    switch (random.below(5)) {
+      case 0:
+        bytes[at] ^= 1 << random.below(8);
+        break;
+      case 1:
+        bytes[at] = random.below(256);
+        break;
+      case 2:
+        bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([random.below(256)]), bytes.subarray(at)]);
+        break;
+      case 3:
+        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)]);
+        break;
+      default:
+        bytes = bytes.subarray(0, at);
+        break;
+    }
+  }
+  return bytes;
+}
