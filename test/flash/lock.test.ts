@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+
+import { BusyError } from '../../errors/index.js';
+import { FlashStore } from '../../flash/index.js';
+import { makeTempDir, REPO_ROOT } from '../support/index.js';
+import { makeFlash } from './fixtures.js';
+
+/** Starts a process that opens the flash, takes its lock and keeps it until killed. */
+async function startLockHolder(dir: string): Promise<ChildProcess> {
+  const flashModule = join(REPO_ROOT, 'dist/flash/index.js');
+  const script = `const { FlashStore } = await import(${JSON.stringify(flashModule)});
+const store = await FlashStore.open(${JSON.stringify(dir)});
+await store.lock();
+process.stdout.write('locked\\n');
+setInterval(() => undefined, 60000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  expect(line.toString()).to.equal('locked\n');
+  return child;
+}
+
+/** Returns the pid of a process that has already exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  return child.pid!;
+}
+
+describe('FlashStore lock', () => {
+  let work: { path: string; remove: () => Promise<void> };
+  const children: ChildProcess[] = [];
+
+  beforeEach(async () => {
+    work = await makeTempDir('snmp-upgrade-lock-');
+  });
+
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    }
+    await work.remove();
+  });
+
+  it('rejects a second store in this process', async () => {
+    const { store, dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    const other = await FlashStore.open(dir);
+    const held = await store.lock();
+
+    const error = await other.lock().then(() => undefined, (caught: unknown) => caught);
+    expect(error).to.be.instanceOf(BusyError);
+    const settingsError = await other.updateSettings({ urlPrefix: 'x' }).then(() => undefined, (caught: unknown) => caught);
+    expect(settingsError).to.be.instanceOf(BusyError);
+
+    await held.release();
+    const again = await other.lock();
+    await again.release();
+  });
+
+  it('rejects a lock held by a live process', async () => {
+    const { dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    const holder = await startLockHolder(dir);
+    children.push(holder);
+    await writeFile(join(dir, 'staging', 'patch.part'), 'in progress');
+
+    const store = await FlashStore.open(dir);
+    expect(store.recovery.ran).to.equal(false);
+    expect(store.recovery.actions[0]).to.include(`process ${holder.pid}`);
+
+    const error = await store.lock().then(() => undefined, (caught: unknown) => caught);
+    expect(error).to.be.instanceOf(BusyError);
+    expect((error as BusyError).message).to.include(`process ${holder.pid}`);
+    const reloadError = await store.reload().then(() => undefined, (caught: unknown) => caught);
+    expect(reloadError).to.be.instanceOf(BusyError);
+  });
+
+  it('takes over the lock of a killed process', async () => {
+    const { dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    const holder = await startLockHolder(dir);
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    await writeFile(join(dir, 'staging', 'patch.part'), 'left by the killed process');
+
+    const store = await FlashStore.open(dir);
+    expect(store.recovery.ran).to.equal(true);
+    expect(store.recovery.actions[0]).to.include('staging/patch.part');
+    const held = await store.lock();
+    await held.release();
+  });
+
+  it('takes over a lock naming an exited pid', async () => {
+    const { store, dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    await writeFile(join(dir, '.lock'), `${JSON.stringify({ pid: await deadPid(), processStart: '1', token: 'stale', acquiredAt: '2026-01-01T00:00:00Z' })}\n`);
+
+    const held = await store.lock();
+    await held.release();
+  });
+
+  it('takes over a lock naming this pid from an earlier process', async () => {
+    const { store, dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    await writeFile(join(dir, '.lock'), `${JSON.stringify({ pid: process.pid, token: 'earlier', acquiredAt: '2026-01-01T00:00:00Z' })}\n`);
+
+    const held = await store.lock();
+    await held.release();
+  });
+});
