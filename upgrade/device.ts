@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { BusyError, InvalidArgumentError, asUpgradeError } from '../errors/index.js';
 import { FlashStore } from '../flash/index.js';
 import { validateUrlPrefix } from '../transport/index.js';
-import { validateIdentifier } from '../verifier/index.js';
+import { patchFileName, validateIdentifier } from '../verifier/index.js';
 import type { Device, DeviceEvents, DeviceInventory, DeviceSettings, UpgradeAction, UpgradeOutcome, UpgradeStatus } from './contract.js';
 import { idleStatus, runUpgrade, type EngineOptions } from './engine.js';
 
@@ -99,8 +99,9 @@ export class FlashDevice extends EventEmitter implements Device {
   }
 
   private async run(action: UpgradeAction, signal: AbortSignal): Promise<UpgradeOutcome> {
-    const { settings, runningImage } = this.store.state();
-    this.current = { ...idleStatus(), action, phase: 'fetching', startTime: new Date() };
+    const { settings, runningImage, platform } = this.store.state();
+    const image = settings.flashImage || runningImage;
+    this.current = { ...idleStatus(), action, phase: 'fetching', startTime: new Date(), ...this.describeSource(image, platform) };
     this.emit('started', this.status());
 
     let outcome: UpgradeOutcome;
@@ -109,7 +110,7 @@ export class FlashDevice extends EventEmitter implements Device {
       try {
         outcome = await runUpgrade(
           this.store,
-          { action, image: settings.flashImage || runningImage, urlPrefix: settings.urlPrefix, signal },
+          { action, image, urlPrefix: settings.urlPrefix, signal },
           { ...this.engineOptions, onStatus: (status) => this.publish(status) },
         );
       } finally {
@@ -135,6 +136,17 @@ export class FlashDevice extends EventEmitter implements Device {
     }
     this.emit('finished', outcome);
     return outcome;
+  }
+
+  /** Names the patch and source version for the started notification; empty when the image is not on flash. */
+  private describeSource(image: string, platform: string): Pick<UpgradeStatus, 'patchName' | 'sourceVersion'> {
+    try {
+      const { version } = this.store.image(image);
+      return { patchName: patchFileName(platform, version), sourceVersion: version };
+    } catch {
+      // The engine reports the missing or invalid image as the operation's failure.
+      return { patchName: '', sourceVersion: '' };
+    }
   }
 
   private publish(status: UpgradeStatus): void {

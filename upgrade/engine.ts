@@ -114,7 +114,7 @@ class StatusReporter {
 
   finish(phase: UpgradePhase, failCause?: FailCause, failReason = ''): void {
     Object.assign(this.status, { phase, endTime: this.clock(), failCause, failReason });
-    if (phase !== 'failed') this.status.percent = 100;
+    if (phase !== 'failed') Object.assign(this.status, { percent: 100, bytesDone: this.status.bytesTotal });
     this.report(true);
   }
 
