@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { expect } from 'chai';
 
-import { startAgent, type RunningAgent, type StartAgentOptions } from '../../agent/index.js';
+import { startAgent, type AgentLogEvent, type RunningAgent, type StartAgentOptions } from '../../agent/index.js';
 import { scalarInstanceOid } from '../../mib/index.js';
 import { freeUdpPort, makeTempDir } from '../support/index.js';
 import { FakeDevice } from './fake-device.js';
@@ -336,6 +336,28 @@ describe('SNMP agent with Net-SNMP tools', function () {
         expect(line).to.include('UPGRADE-MIB::upgradeOperStatus.0 = INTEGER: installedPendingReload(7)');
         expect(line).to.include('UPGRADE-MIB::upgradeFailCause.0 = INTEGER: none(1)');
         expect(line).to.match(/UPGRADE-MIB::upgradeEndTime\.0 = STRING: \d{4}-\d{1,2}-\d{1,2},/);
+      });
+    }
+
+    for (const inform of [false, true]) {
+      it(`snmptrapd receives an SNMPv3 authPriv ${inform ? 'inform' : 'trap'}`, async function () {
+        const port = await freeUdpPort();
+        const failures: string[] = [];
+        const log = (event: AgentLogEvent) => event.event === 'notificationFailed' && failures.push(event.message);
+        await start({ sinks: [{ host: '127.0.0.1', port, version: '3', user: 'operator', inform }], log });
+        // A trap is sent with the agent's engine ID, an inform with snmptrapd's own, which it discovers.
+        const engine = inform ? '' : `-e 0x${agent!.engineId} `;
+        const config = join(temp.path, 'snmptrapd-v3.conf');
+        await writeFile(config, `createUser ${engine}operator SHA-256 ${AUTH_PASSWORD} AES ${PRIV_PASSWORD}\nauthUser log operator authPriv\n`);
+        receiver = await TrapReceiver.start(this, port, config);
+
+        device.start('check');
+        await waitForPhase(['idle']);
+        await agent!.notificationsSettled();
+
+        expect(failures).to.deep.equal([]);
+        const line = await receiver.waitFor(/UPGRADE-MIB::upgradeCompleted[^\n]*/, 5000);
+        expect(line).to.include('UPGRADE-MIB::upgradeOperStatus.0 = INTEGER: idle(1)');
       });
     }
 
