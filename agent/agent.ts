@@ -1,7 +1,7 @@
 /**
- * startAgent: the SNMP agent of a device. net-snmp's Agent carries the message layer (BER, communities, USM
- * authentication and privacy, discovery reports); requests are answered by responder.ts, datagrams are
- * checked by guard.ts first, and the device's events become notifications and history rows.
+ * startAgent: the SNMP agent of a device. net-snmp's Agent provides the message layer (BER, communities, USM
+ * authentication and privacy, discovery reports). responder.ts builds the responses, guard.ts checks each
+ * datagram first, and the device's events become notifications and history rows.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
@@ -46,7 +46,7 @@ export interface RunningAgent {
 /** How long a read of the device's inventory or settings is reused, so one walk does not reread the flash. */
 const CACHE_MS = 1000;
 
-/** The agent's own snmpSilentDrops-style counters, besides those in the MIB. */
+/** The SNMPv2-MIB snmp group counters. */
 type Counters = Record<CounterName, number>;
 
 /** Starts the agent; resolves once its socket is bound. */
@@ -64,7 +64,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     ...options.system,
   };
 
-  // The datagram check runs before net-snmp sees a packet; net-snmp takes the socket from this dgram module.
+  // net-snmp creates its socket through this dgram module, so the datagram check runs before net-snmp decodes.
   let socket: Socket | undefined;
   const peer = (rinfo: RemoteInfo) => `${rinfo.address}:${rinfo.port}`;
   const dgramModule = {
@@ -161,15 +161,16 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       return;
     }
     // NOTE: net-snmp 3.29 does not check the time window of authenticated v3 requests (RFC 3414 section 3.2
-    // step 7), so a captured request can be replayed; the spin lock still keeps a replayed trigger from
+    // step 7), so a captured request can be replayed. The spin lock still keeps a replayed trigger from
     // starting a second operation.
-    responder.respond(message).then(
-      (response) => agent.sendResponse(requestSocket, rinfo, message, response),
-      (error: Error) => {
+    // A failure here, in the responder or in net-snmp's encoder, drops this request only.
+    responder
+      .respond(message)
+      .then((response) => agent.sendResponse(requestSocket, rinfo, message, response))
+      .catch((error: Error) => {
         counters.snmpSilentDrops++;
-        log({ event: 'requestFailed', message: `failed to answer a request: ${error.message}`, peer: peer(rinfo) });
-      },
-    );
+        log({ event: 'requestFailed', message: `failed to respond to a request: ${error.message}`, peer: peer(rinfo) });
+      });
   };
   agent.getRequest = serve;
   agent.getNextRequest = serve;

@@ -12,7 +12,7 @@ import { displayString } from './objects.js';
 import { toNetSnmpUser } from './users.js';
 import type { NotificationSink, UsmUser } from './options.js';
 
-/** What a notification reports about an operation. */
+/** The facts about an operation that a notification reports. */
 export interface NotificationFacts {
   patchName: string;
   sourceVersion: string;
@@ -60,8 +60,8 @@ export class Notifier {
     this.upTime = options.upTime;
     for (const sink of sinks) {
       const sessionOptions = {
-        // net-snmp 3.29 sends an SNMPv3 inform to `port` instead of `trapPort` once it knows the receiver's
-        // engine, so both name the sink; these sessions send nothing else.
+        // net-snmp 3.29 sends an SNMPv3 inform to `port` instead of `trapPort` once it has discovered the
+        // receiver's engine, so both name the sink. These sessions send nothing else.
         port: sink.port,
         trapPort: sink.port,
         transport: sink.host.includes(':') ? ('udp6' as const) : ('udp4' as const),

@@ -302,6 +302,17 @@ describe('SNMP agent with Net-SNMP tools', function () {
       const status = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'public', target, 'UPGRADE-MIB::upgradeFailCause.0']);
       expect(status.stdout).to.include('aborted(24)');
     });
+    it('reload boots the installed image', async function () {
+      await start();
+      device.start('upgrade');
+      await waitForPhase(['installedPendingReload']);
+      const result = await runTool(this, 'snmpset', [...MIB_ARGS, '-v2c', '-c', 'private', target, 'UPGRADE-MIB::upgradeAction.0', 'i', 'reload']);
+
+      expect(result.status, result.stderr).to.equal(0);
+      const running = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'public', target, 'UPGRADE-MIB::upgradeRunningVersion.0', 'UPGRADE-MIB::upgradeOperStatus.0']);
+      expect(running.stdout).to.include('upgradeRunningVersion.0 = STRING: 68');
+      expect(running.stdout).to.include('upgradeOperStatus.0 = INTEGER: idle(1)');
+    });
   });
 
   describe('notifications', () => {
@@ -401,6 +412,12 @@ describe('SNMP agent with Net-SNMP tools', function () {
       expect(result.stdout).to.include('UPGRADE-MIB::upgradeHistoryAction.1 = INTEGER: check(3)');
       expect(result.stdout).to.include('UPGRADE-MIB::upgradeHistoryResult.1 = INTEGER: checked(3)');
       expect(result.stdout).to.include('UPGRADE-MIB::upgradeHistoryTargetVersion.1 = STRING: 68');
+
+      // The rows come back from the state file after a restart.
+      await agent!.close();
+      await start();
+      const restarted = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'public', target, 'UPGRADE-MIB::upgradeHistoryResult.1']);
+      expect(restarted.stdout).to.include('UPGRADE-MIB::upgradeHistoryResult.1 = INTEGER: checked(3)');
     });
   });
 });

@@ -126,9 +126,11 @@ export class FakeDevice extends EventEmitter implements Device {
   private finish(action: UpgradeAction, result: UpgradeOutcome['result'], cause: FailCause | undefined, reason: string): void {
     const endTime = new Date();
     const failed = result === 'failed' || result === 'aborted';
+    let phase: UpgradeStatus['phase'] = action === 'upgrade' ? 'installedPendingReload' : 'idle';
+    if (failed) phase = 'failed';
     this.statusValue = {
       ...this.statusValue,
-      phase: failed ? 'failed' : action === 'upgrade' ? 'installedPendingReload' : 'idle',
+      phase,
       endTime,
       failCause: cause,
       failReason: reason,

@@ -17,7 +17,8 @@ export function runTool(context: Mocha.Context, name: string, args: string[]): P
   const program = requirePeer(context, name, [`/usr/bin/${name}`, `/usr/sbin/${name}`]);
   return new Promise((resolve) => {
     execFile(program, args, { timeout: 20_000 }, (error, stdout, stderr) => {
-      const status = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      let status = 0;
+      if (error) status = typeof error.code === 'number' ? error.code : 1;
       resolve({ status, stdout, stderr });
     });
   });

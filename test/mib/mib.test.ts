@@ -31,7 +31,9 @@ const BASE_MIBS = join(REPO_ROOT, 'node_modules/net-snmp/lib/mibs');
 function run(program: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(program, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: 20_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      let status = 0;
+      if (error) status = typeof error.code === 'number' ? error.code : 1;
+      resolve({ status, stdout, stderr });
     });
   });
 }
@@ -160,11 +162,13 @@ describe('UPGRADE-MIB', () => {
       const names = [...Object.keys(ALL_OBJECTS), 'upgradeHistoryIndex', ...Object.keys(NOTIFICATIONS)];
       const result = await run(snmptranslate, ['-M', `+${BASE_MIBS}:${REPO_ROOT}`, '-m', '+UPGRADE-MIB', '-On', ...names.map((name) => `UPGRADE-MIB::${name}`)]);
 
-      const expected = names.map((name) => {
-        const arcs = name in ALL_OBJECTS ? ALL_OBJECTS[name]!.arcs : name === 'upgradeHistoryIndex' ? [1, 5, 1, 1, 1] : NOTIFICATIONS[name as keyof typeof NOTIFICATIONS];
-        return `.${upgradeOid(arcs)}`;
-      });
-      // snmptranslate separates its answers with blank lines.
+      const arcsOf = (name: string): readonly number[] => {
+        if (name in ALL_OBJECTS) return ALL_OBJECTS[name]!.arcs;
+        if (name === 'upgradeHistoryIndex') return [1, 5, 1, 1, 1];
+        return NOTIFICATIONS[name as keyof typeof NOTIFICATIONS];
+      };
+      const expected = names.map((name) => `.${upgradeOid(arcsOf(name))}`);
+      // snmptranslate prints a blank line between two OIDs.
       expect(result.stdout.split('\n').filter((line) => line !== '')).to.deep.equal(expected);
     });
 
