@@ -43,6 +43,9 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
+/** RFC 3414 section 3.2 step 7b: the USM time window. */
+const TIME_WINDOW_SECONDS = 150;
+
 /** How long a read of the device's inventory or settings is reused, so one walk does not reread the flash. */
 const CACHE_MS = 1000;
 
@@ -160,9 +163,15 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       log({ event: 'packetDropped', message: `dropped a request from unknown SNMPv3 user ${JSON.stringify(message.user?.name ?? '')}`, peer: peer(rinfo) });
       return;
     }
-    // NOTE: net-snmp 3.29 does not check the time window of authenticated v3 requests (RFC 3414 section 3.2
-    // step 7), so a captured request can be replayed. The spin lock still keeps a replayed trigger from
-    // starting a second operation.
+    // net-snmp 3.29 does not check the time window of authenticated v3 requests, so a captured request could
+    // be replayed later (RFC 3414 section 3.2 step 7).
+    // NOTE: RFC 3414 answers such a request with an authenticated usmStatsNotInTimeWindows report, which
+    // net-snmp cannot send; the request is dropped instead, so a manager with a stale clock times out.
+    if (message.version === snmp.Version3 && message.hasAuthentication() && !inTimeWindow(message, agent.engine)) {
+      counters.snmpSilentDrops++;
+      log({ event: 'packetDropped', message: 'dropped an SNMPv3 request outside the time window', peer: peer(rinfo) });
+      return;
+    }
     // A failure here, in the responder or in net-snmp's encoder, drops this request only.
     responder
       .respond(message)
@@ -231,6 +240,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       notifier.close();
     },
   };
+}
+
+/** RFC 3414 section 3.2 step 7: the request's boots must match and its time be within 150 seconds of ours. */
+function inTimeWindow(message: Message, engine: { engineBoots: number; engineTime: number }): boolean {
+  const params = message.msgSecurityParameters;
+  if (!params) return false;
+  if (params.msgAuthoritativeEngineBoots !== engine.engineBoots) return false;
+  return Math.abs(params.msgAuthoritativeEngineTime - engine.engineTime) <= TIME_WINDOW_SECONDS;
 }
 
 function waitUntilBound(socket: Socket, listen: { host: string; port: number }): Promise<void> {

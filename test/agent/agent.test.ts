@@ -7,7 +7,7 @@ import { startAgent, type AgentLogEvent, type RunningAgent, type StartAgentOptio
 import { scalarInstanceOid } from '../../mib/index.js';
 import { freeUdpPort, makeTempDir } from '../support/index.js';
 import { FakeDevice } from './fake-device.js';
-import { MIB_ARGS, TrapReceiver, runTool } from './tools.js';
+import { MIB_ARGS, TrapReceiver, UdpRelay, runTool } from './tools.js';
 
 const AUTH_PASSWORD = 'auth-secret-1';
 const PRIV_PASSWORD = 'priv-secret-1';
@@ -148,6 +148,25 @@ describe('SNMP agent with Net-SNMP tools', function () {
       const engineId = /\.1\.3\.6\.1\.6\.3\.10\.2\.1\.1\.0 = Hex-STRING: ([0-9A-F \n]+)/.exec(result.stdout)?.[1];
       expect(engineId?.replace(/\s/g, '').toLowerCase()).to.equal(second.engineId);
       expect(result.stdout).to.include('.1.3.6.1.6.3.10.2.1.2.0 = INTEGER: 2');
+    });
+    it('v3 drops a request replayed after a restart', async function () {
+      const first = await start();
+      const relay = await UdpRelay.start(first.address.port);
+      try {
+        const result = await runTool(this, 'snmpget', [...MIB_ARGS, ...V3_WRITER, `udp:127.0.0.1:${relay.port}`, '1.3.6.1.2.1.1.5.0']);
+        expect(result.stdout).to.include('STRING: test-router');
+        // The first request is the discovery probe; the last one is authenticated and carries boots and time.
+        const captured = relay.requests.at(-1)!;
+
+        expect(await relay.replay(captured, first.address.port)).to.equal(true);
+        await first.close();
+        const second = await start({ listen: { host: '127.0.0.1', port: first.address.port } });
+
+        expect(second.engineBoots).to.equal(first.engineBoots + 1);
+        expect(await relay.replay(captured, second.address.port)).to.equal(false);
+      } finally {
+        relay.close();
+      }
     });
   });
 

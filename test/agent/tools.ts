@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { join } from 'node:path';
 
 import { REPO_ROOT, requirePeer } from '../support/index.js';
@@ -59,5 +60,55 @@ export class TrapReceiver {
       this.child.once('exit', () => resolve());
       this.child.kill('SIGTERM');
     });
+  }
+}
+
+/** A loopback UDP relay between a tool and the agent that records the requests, so a test can replay one. */
+export class UdpRelay {
+  readonly requests: Buffer[] = [];
+  private client: RemoteInfo | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly agentPort: number,
+  ) {
+    socket.on('message', (message, rinfo) => {
+      if (rinfo.port === this.agentPort) {
+        if (this.client) socket.send(message, this.client.port, this.client.address);
+        return;
+      }
+      this.client = rinfo;
+      this.requests.push(message);
+      socket.send(message, this.agentPort, '127.0.0.1');
+    });
+  }
+
+  static async start(agentPort: number): Promise<UdpRelay> {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    return new UdpRelay(socket, agentPort);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  /** Sends a recorded request from a fresh socket and returns whether any response came within half a second. */
+  async replay(request: Buffer, port: number): Promise<boolean> {
+    const socket = createSocket('udp4');
+    try {
+      const response = new Promise<boolean>((resolve) => {
+        socket.once('message', () => resolve(true));
+        setTimeout(() => resolve(false), 500);
+      });
+      socket.send(request, port, '127.0.0.1');
+      return await response;
+    } finally {
+      socket.close();
+    }
+  }
+
+  close(): void {
+    this.socket.close();
   }
 }
