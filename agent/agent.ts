@@ -154,6 +154,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       spinLock = spinLock >= 2 ** 31 - 1 ? 0 : spinLock + 1;
     },
     invalidate: () => cache.invalidate(),
+    history: () => state.history,
   });
 
   const serve = (requestSocket: Socket, message: Message, rinfo: RemoteInfo) => {

@@ -19,6 +19,7 @@ import {
 } from '../mib/index.js';
 import type { Device, DeviceSettings } from '../upgrade/index.js';
 import { isWellFormedOid } from './guard.js';
+import type { HistoryRecord } from './state.js';
 import { compareArcs, isRunning, listInstances, parseArcs, wireType, type Instance, type ViewSnapshot } from './objects.js';
 
 const { ErrorStatus, ObjectType, PduType } = snmp;
@@ -41,6 +42,8 @@ export interface ResponderHost {
   bumpSpinLock(): void;
   /** Drops the cached settings and inventory after a SET changed them. */
   invalidate(): void;
+  /** The rows of upgradeHistoryTable, for telling a read-only instance from a missing one. */
+  history(): readonly HistoryRecord[];
 }
 
 interface SetPlan {
@@ -152,7 +155,8 @@ export class Responder {
 
       const name = writableObjectAt(varbind.oid);
       if (name === undefined) {
-        return fail(isReadOnlyInstance(varbind.oid) ? ErrorStatus.NotWritable : ErrorStatus.NoCreation);
+        const exists = listInstances(this.host.history()).some((candidate) => candidate.oid === varbind.oid);
+        return fail(exists ? ErrorStatus.NotWritable : ErrorStatus.NoCreation);
       }
       // Two values for one variable cannot both be applied.
       if (seen.has(name)) return fail(ErrorStatus.InconsistentValue);
@@ -268,10 +272,6 @@ function writableObjectAt(oid: string): ScalarName | undefined {
     if (definition.access === 'read-write' && scalarInstanceOid(name as ScalarName) === oid) return name as ScalarName;
   }
   return undefined;
-}
-
-function isReadOnlyInstance(oid: string): boolean {
-  return listInstances([]).some((candidate) => candidate.oid === oid);
 }
 
 function findNext(instances: Instance[], arcs: number[]): Instance | undefined {

@@ -437,6 +437,9 @@ describe('SNMP agent with Net-SNMP tools', function () {
       await start();
       const restarted = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'public', target, 'UPGRADE-MIB::upgradeHistoryResult.1']);
       expect(restarted.stdout).to.include('UPGRADE-MIB::upgradeHistoryResult.1 = INTEGER: checked(3)');
+
+      const write = await runTool(this, 'snmpset', [...MIB_ARGS, '-v2c', '-c', 'private', target, 'UPGRADE-MIB::upgradeHistoryResult.1', 'i', '4']);
+      expect(write.stderr).to.include('Reason: notWritable');
     });
   });
 });
