@@ -114,8 +114,6 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       log({ event: 'packetDropped', message: error.message, peer: rinfo ? peer(rinfo) : undefined });
     },
   );
-  await waitUntilBound(socket!, options.listen);
-
   // RFC 3414 section 2.2: the engine's boots come from the state file and its time counts from this start.
   agent.engine.engineBoots = state.engineBoots;
   Object.defineProperty(agent.engine, 'engineTime', { get: () => Math.floor((performance.now() - startedAt) / 1000) });
@@ -186,6 +184,18 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   agent.getNextRequest = serve;
   agent.getBulkRequest = serve;
   agent.setRequest = serve;
+
+  // The agent is configured before the first datagram can be handled, which happens only after this await.
+  try {
+    await waitUntilBound(socket!, options.listen);
+  } catch (error) {
+    try {
+      agent.close();
+    } catch {
+      // Node may already have closed the socket that failed to bind.
+    }
+    throw error;
+  }
 
   const notifier = new Notifier(
     options.sinks,
