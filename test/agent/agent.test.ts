@@ -117,6 +117,14 @@ describe('SNMP agent with Net-SNMP tools', function () {
       expect(result.stdout).to.include(`.${scalarInstanceOid('upgradeRunningVersion')} = STRING: 67`);
     });
 
+    it('serves IPv6 on ::1', async function () {
+      await start({ listen: { host: '::1', port: await freeUdpPort('::1') } });
+      const result = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'public', `udp6:[::1]:${agent!.address.port}`, 'UPGRADE-MIB::upgradePlatform.0']);
+
+      expect(agent!.address.family).to.equal('IPv6');
+      expect(result.stdout).to.include('upgradePlatform.0 = STRING: test-router');
+    });
+
     it('system group and snmpEngineBoots per start', async function () {
       await start();
       await agent!.close();
