@@ -164,7 +164,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     }
     // net-snmp 3.29 does not check the time window of authenticated v3 requests, so a captured request could
     // be replayed later (RFC 3414 section 3.2 step 7).
-    // NOTE: RFC 3414 answers such a request with an authenticated usmStatsNotInTimeWindows report, which
+    // NOTE: RFC 3414 responds to such a request with an authenticated usmStatsNotInTimeWindows report, which
     // net-snmp cannot send; the request is dropped instead, so a manager with a stale clock times out.
     if (message.version === snmp.Version3 && message.hasAuthentication() && !inTimeWindow(message, agent.engine)) {
       counters.snmpSilentDrops++;

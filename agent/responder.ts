@@ -1,9 +1,9 @@
 /**
  * The command responder: builds the responses to GetRequest, GetNextRequest, GetBulkRequest and SetRequest
  * from the view in objects.ts. net-snmp decodes, authenticates and decrypts the message and encodes the
- * response. This module replaces net-snmp's MIB handling, which in 3.29 responds to a GET of `1.3` under the
- * name 1.3.6.1, throws on a sub-identifier above 2^31-1, ignores the varbind type of a SET and commits the
- * varbinds of a SET one by one. Here a SET is validated varbind by varbind in RFC 3416 section 4.2.5 order
+ * response. This module replaces net-snmp's MIB handling. In 3.29 that handling responds to a GET of `1.3`
+ * under the name 1.3.6.1 and throws on a sub-identifier above 2^31-1. For a SET it casts each value to the
+ * object's type instead of checking the varbind's ASN.1 type, and it commits the varbinds one by one. Here a SET is validated varbind by varbind in RFC 3416 section 4.2.5 order
  * before anything is applied, and SETs run one at a time.
  */
 import snmp, { type Message, type Pdu, type Varbind } from 'net-snmp';
