@@ -1,7 +1,7 @@
 /**
- * startAgent: the SNMP agent of a device. net-snmp's Agent carries the message layer (BER, communities, USM
- * authentication and privacy, discovery reports); requests are answered by responder.ts, datagrams are
- * checked by guard.ts first, and the device's events become notifications and history rows.
+ * startAgent: the SNMP agent of a device. net-snmp's Agent provides the message layer (BER, communities, USM
+ * authentication and privacy, discovery reports). responder.ts builds the responses, guard.ts checks each
+ * datagram first, and the device's events become notifications and history rows.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
@@ -43,10 +43,13 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
+/** RFC 3414 section 3.2 step 7b: the USM time window. */
+const TIME_WINDOW_SECONDS = 150;
+
 /** How long a read of the device's inventory or settings is reused, so one walk does not reread the flash. */
 const CACHE_MS = 1000;
 
-/** The agent's own snmpSilentDrops-style counters, besides those in the MIB. */
+/** The SNMPv2-MIB snmp group counters. */
 type Counters = Record<CounterName, number>;
 
 /** Starts the agent; resolves once its socket is bound. */
@@ -64,7 +67,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     ...options.system,
   };
 
-  // The datagram check runs before net-snmp sees a packet; net-snmp takes the socket from this dgram module.
+  // net-snmp creates its socket through this dgram module, so the datagram check runs before net-snmp decodes.
   let socket: Socket | undefined;
   const peer = (rinfo: RemoteInfo) => `${rinfo.address}:${rinfo.port}`;
   const dgramModule = {
@@ -111,8 +114,6 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       log({ event: 'packetDropped', message: error.message, peer: rinfo ? peer(rinfo) : undefined });
     },
   );
-  await waitUntilBound(socket!, options.listen);
-
   // RFC 3414 section 2.2: the engine's boots come from the state file and its time counts from this start.
   agent.engine.engineBoots = state.engineBoots;
   Object.defineProperty(agent.engine, 'engineTime', { get: () => Math.floor((performance.now() - startedAt) / 1000) });
@@ -151,6 +152,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       spinLock = spinLock >= 2 ** 31 - 1 ? 0 : spinLock + 1;
     },
     invalidate: () => cache.invalidate(),
+    history: () => state.history,
   });
 
   const serve = (requestSocket: Socket, message: Message, rinfo: RemoteInfo) => {
@@ -160,21 +162,40 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       log({ event: 'packetDropped', message: `dropped a request from unknown SNMPv3 user ${JSON.stringify(message.user?.name ?? '')}`, peer: peer(rinfo) });
       return;
     }
-    // NOTE: net-snmp 3.29 does not check the time window of authenticated v3 requests (RFC 3414 section 3.2
-    // step 7), so a captured request can be replayed; the spin lock still keeps a replayed trigger from
-    // starting a second operation.
-    responder.respond(message).then(
-      (response) => agent.sendResponse(requestSocket, rinfo, message, response),
-      (error: Error) => {
+    // net-snmp 3.29 does not check the time window of authenticated v3 requests, so a captured request could
+    // be replayed later (RFC 3414 section 3.2 step 7).
+    // NOTE: RFC 3414 responds to such a request with an authenticated usmStatsNotInTimeWindows report, which
+    // net-snmp cannot send; the request is dropped instead, so a manager with a stale clock times out.
+    if (message.version === snmp.Version3 && message.hasAuthentication() && !inTimeWindow(message, agent.engine)) {
+      counters.snmpSilentDrops++;
+      log({ event: 'packetDropped', message: 'dropped an SNMPv3 request outside the time window', peer: peer(rinfo) });
+      return;
+    }
+    // A failure here, in the responder or in net-snmp's encoder, drops this request only.
+    responder
+      .respond(message)
+      .then((response) => agent.sendResponse(requestSocket, rinfo, message, response))
+      .catch((error: Error) => {
         counters.snmpSilentDrops++;
-        log({ event: 'requestFailed', message: `failed to answer a request: ${error.message}`, peer: peer(rinfo) });
-      },
-    );
+        log({ event: 'requestFailed', message: `failed to respond to a request: ${error.message}`, peer: peer(rinfo) });
+      });
   };
   agent.getRequest = serve;
   agent.getNextRequest = serve;
   agent.getBulkRequest = serve;
   agent.setRequest = serve;
+
+  // The agent is configured before the first datagram can be handled, which happens only after this await.
+  try {
+    await waitUntilBound(socket!, options.listen);
+  } catch (error) {
+    try {
+      agent.close();
+    } catch {
+      // Node may already have closed the socket that failed to bind.
+    }
+    throw error;
+  }
 
   const notifier = new Notifier(
     options.sinks,
@@ -230,6 +251,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       notifier.close();
     },
   };
+}
+
+/** RFC 3414 section 3.2 step 7: the request's boots must match and its time be within 150 seconds of ours. */
+function inTimeWindow(message: Message, engine: { engineBoots: number; engineTime: number }): boolean {
+  const params = message.msgSecurityParameters;
+  if (!params) return false;
+  if (params.msgAuthoritativeEngineBoots !== engine.engineBoots) return false;
+  return Math.abs(params.msgAuthoritativeEngineTime - engine.engineTime) <= TIME_WINDOW_SECONDS;
 }
 
 function waitUntilBound(socket: Socket, listen: { host: string; port: number }): Promise<void> {

@@ -12,7 +12,7 @@ import { displayString } from './objects.js';
 import { toNetSnmpUser } from './users.js';
 import type { NotificationSink, UsmUser } from './options.js';
 
-/** What a notification reports about an operation. */
+/** The facts about an operation that a notification reports. */
 export interface NotificationFacts {
   patchName: string;
   sourceVersion: string;
@@ -49,7 +49,7 @@ export function notificationVarbinds(facts: NotificationFacts): Varbind[] {
 }
 
 export class Notifier {
-  private readonly sessions: Array<{ sink: NotificationSink; label: string; session: Session }> = [];
+  private readonly sessions: Array<{ sink: NotificationSink; label: string; session: Session; queue: Promise<unknown> }> = [];
 
   constructor(
     sinks: NotificationSink[],
@@ -60,6 +60,9 @@ export class Notifier {
     this.upTime = options.upTime;
     for (const sink of sinks) {
       const sessionOptions = {
+        // net-snmp 3.29 sends an SNMPv3 inform to `port` instead of `trapPort` once it has discovered the
+        // receiver's engine, so both name the sink. These sessions send nothing else.
+        port: sink.port,
         trapPort: sink.port,
         transport: sink.host.includes(':') ? ('udp6' as const) : ('udp4' as const),
         retries: options.informRetries,
@@ -80,35 +83,49 @@ export class Notifier {
         });
       }
       session.on('error', (error) => this.onResult({ sink: label, error }));
-      this.sessions.push({ sink, label, session });
+      this.sessions.push({ sink, label, session, queue: Promise.resolve() });
     }
   }
 
   private readonly upTime: () => number;
 
-  /** Sends a notification to every sink; resolves once each trap is sent or each inform is acknowledged or given up. */
+  /**
+   * Sends a notification to every sink; resolves once each trap is sent or each inform is acknowledged or
+   * given up. Notifications to one sink go out one after another, so a sink receives them in the order of
+   * the events and an SNMPv3 inform never starts a second engine discovery while one is running.
+   */
   async send(name: NotificationName, facts: NotificationFacts): Promise<NotificationResult[]> {
     const varbinds = notificationVarbinds(facts);
     const oid = notificationOid(name);
+    const upTime = this.upTime();
     return Promise.all(
-      this.sessions.map(
-        ({ sink, label, session }) =>
-          new Promise<NotificationResult>((resolve) => {
-            const done = (error: Error | null) => {
-              const result = error ? { sink: label, error } : { sink: label };
-              this.onResult(result);
-              resolve(result);
-            };
-            const options = { upTime: this.upTime() };
-            try {
-              if (sink.inform) session.inform(oid, varbinds, options, done);
-              else session.trap(oid, varbinds, options, done);
-            } catch (error) {
-              done(error as Error);
-            }
-          }),
-      ),
+      this.sessions.map((entry) => {
+        const sent = entry.queue.then(() => this.sendOne(entry, oid, varbinds, upTime));
+        entry.queue = sent;
+        return sent;
+      }),
     );
+  }
+
+  private sendOne(
+    { sink, label, session }: { sink: NotificationSink; label: string; session: Session },
+    oid: string,
+    varbinds: Varbind[],
+    upTime: number,
+  ): Promise<NotificationResult> {
+    return new Promise<NotificationResult>((resolve) => {
+      const done = (error: Error | null) => {
+        const result = error ? { sink: label, error } : { sink: label };
+        this.onResult(result);
+        resolve(result);
+      };
+      try {
+        if (sink.inform) session.inform(oid, varbinds, { upTime }, done);
+        else session.trap(oid, varbinds, { upTime }, done);
+      } catch (error) {
+        done(error as Error);
+      }
+    });
   }
 
   close(): void {

@@ -8,7 +8,6 @@ import { failCauseNumber } from '../errors/index.js';
 import {
   DISPLAY_STRING_MAX,
   HISTORY_COLUMNS,
-  HISTORY_ENTRY_ARCS,
   OPER_STATUS,
   SCALARS,
   UPGRADE_ACTIONS,
@@ -29,7 +28,7 @@ export interface SnmpValue {
   value: unknown;
 }
 
-/** What one request's values are read from; gathered once per request so a walk sees one snapshot. */
+/** The device state one request reads, gathered once per request so its varbinds agree with each other. */
 export interface ViewSnapshot {
   status: UpgradeStatus;
   inventory: DeviceInventory;
@@ -71,8 +70,7 @@ export interface Instance {
   read(view: ViewSnapshot): SnmpValue;
 }
 
-/** sysUpTime.0 and snmpTrapOID.0, the first two varbinds of every SNMPv2 notification (RFC 3416 section 4.2.6). */
-export const SYS_UP_TIME_OID = '1.3.6.1.2.1.1.3.0';
+/** sysObjectID: the MIB's module identity, until a vendor gives its products their own OIDs. */
 export const SYS_OBJECT_ID = UPGRADE_MIB_OID;
 
 const integer = (value: number): SnmpValue => ({ type: snmp.ObjectType.Integer, value });
@@ -82,7 +80,7 @@ const octets = (value: string | Buffer): SnmpValue => ({
   value: typeof value === 'string' ? displayString(value) : value,
 });
 
-/** A Gauge32 or Unsigned32 reports values above 2^32-1 as 2^32-1 (RFC 2578 section 7.1.7). */
+/** Clamps a value to Gauge32's range: values above 2^32-1 are reported as 2^32-1 (RFC 2578 section 7.1.7). */
 export function clampUnsigned32(value: number): number {
   if (!Number.isFinite(value) || value < 0) return 0;
   return Math.min(Math.floor(value), 0xffffffff);
@@ -143,9 +141,11 @@ export function isRunning(status: UpgradeStatus): boolean {
   return !['idle', 'installedPendingReload', 'failed'].includes(status.phase);
 }
 
-/** The net-snmp wire type of an SMI base type. */
+/** Returns the net-snmp wire type of an SMI base type. */
 export function wireType(type: SmiType): number {
-  return type === 'Integer' ? snmp.ObjectType.Integer : type === 'OctetString' ? snmp.ObjectType.OctetString : snmp.ObjectType.Gauge;
+  if (type === 'Integer') return snmp.ObjectType.Integer;
+  if (type === 'OctetString') return snmp.ObjectType.OctetString;
+  return snmp.ObjectType.Gauge;
 }
 
 export function parseArcs(oid: string): number[] {
@@ -210,6 +210,3 @@ export function listInstances(history: readonly HistoryRecord[]): Instance[] {
   }
   return [...FIXED_INSTANCES, ...rows].sort((left, right) => compareArcs(left.arcs, right.arcs));
 }
-
-/** OIDs of the objects whose instances are all listed by listInstances, including the history table's entry. */
-export const HISTORY_ENTRY_OID = upgradeOid(HISTORY_ENTRY_ARCS);

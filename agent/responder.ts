@@ -1,10 +1,10 @@
 /**
- * The command responder: answers GetRequest, GetNextRequest, GetBulkRequest and SetRequest from the view in
- * objects.ts. net-snmp decodes, authenticates and decrypts the message and encodes the answer; this module
- * replaces its MIB handling, which in 3.29 answers a GET of `1.3` under another name, crashes on a
- * sub-identifier above 2^31-1, ignores the varbind type of a SET and commits each varbind of a SET
- * separately. Here a SET is validated varbind by varbind in RFC 3416 section 4.2.5 order before anything is
- * applied, and SETs run one at a time.
+ * The command responder: builds the responses to GetRequest, GetNextRequest, GetBulkRequest and SetRequest
+ * from the view in objects.ts. net-snmp decodes, authenticates and decrypts the message and encodes the
+ * response. This module replaces net-snmp's MIB handling. In 3.29 that handling responds to a GET of `1.3`
+ * under the name 1.3.6.1 and throws on a sub-identifier above 2^31-1. For a SET it casts each value to the
+ * object's type instead of checking the varbind's ASN.1 type, and it commits the varbinds one by one. Here a SET is validated varbind by varbind in RFC 3416 section 4.2.5 order
+ * before anything is applied, and SETs run one at a time.
  */
 import snmp, { type Message, type Pdu, type Varbind } from 'net-snmp';
 
@@ -19,20 +19,21 @@ import {
 } from '../mib/index.js';
 import type { Device, DeviceSettings } from '../upgrade/index.js';
 import { isWellFormedOid } from './guard.js';
+import type { HistoryRecord } from './state.js';
 import { compareArcs, isRunning, listInstances, parseArcs, wireType, type Instance, type ViewSnapshot } from './objects.js';
 
 const { ErrorStatus, ObjectType, PduType } = snmp;
 
-/** Largest GetBulk answer, in encoded varbind octets: below a 1500-octet Ethernet MTU with headers. */
+/** Maximum GetBulk response, in encoded varbind octets: below a 1500-octet Ethernet MTU with headers. */
 const BULK_RESPONSE_LIMIT = 1300;
-/** Largest answer to other requests; UDP over IPv4 carries at most 65507 octets. */
+/** Maximum response to other requests, because UDP over IPv4 carries at most 65507 octets. */
 const RESPONSE_LIMIT = 65000;
 
 export interface SetOutcome {
   error?: { status: number; index: number };
 }
 
-/** How the responder reads the device and applies a SET; agent.ts implements it. */
+/** The responder's access to the device and the agent's state; agent.ts implements it. */
 export interface ResponderHost {
   device: Device;
   snapshot(): Promise<ViewSnapshot>;
@@ -41,6 +42,8 @@ export interface ResponderHost {
   bumpSpinLock(): void;
   /** Drops the cached settings and inventory after a SET changed them. */
   invalidate(): void;
+  /** The rows of upgradeHistoryTable, for telling a read-only instance from a missing one. */
+  history(): readonly HistoryRecord[];
 }
 
 interface SetPlan {
@@ -152,7 +155,8 @@ export class Responder {
 
       const name = writableObjectAt(varbind.oid);
       if (name === undefined) {
-        return fail(isReadOnlyInstance(varbind.oid) ? ErrorStatus.NotWritable : ErrorStatus.NoCreation);
+        const exists = listInstances(this.host.history()).some((candidate) => candidate.oid === varbind.oid);
+        return fail(exists ? ErrorStatus.NotWritable : ErrorStatus.NoCreation);
       }
       // Two values for one variable cannot both be applied.
       if (seen.has(name)) return fail(ErrorStatus.InconsistentValue);
@@ -240,9 +244,9 @@ export class Responder {
       else await device.reload();
       return {};
     } catch (error) {
-      // NOTE: an operation started outside this agent (the `upgrade` command on the same flash) between the
-      // check above and here makes the device busy; the settings are then restored, and the spin lock, already
-      // advanced, stays advanced, which only makes the manager read it again.
+      // NOTE: an operation started outside this agent (the `upgrade` command on the same flash) after the
+      // check above makes the device busy here. The settings are then restored, but the spin lock stays
+      // advanced, so the manager has to read it again.
       let undone = true;
       if (previous) {
         undone = await device.updateSettings(previous).then(
@@ -252,7 +256,9 @@ export class Responder {
         this.host.invalidate();
       }
       const busy = error instanceof UpgradeError && error.code === 'busy';
-      const status = !undone ? ErrorStatus.UndoFailed : busy ? ErrorStatus.InconsistentValue : ErrorStatus.CommitFailed;
+      let status: number = ErrorStatus.CommitFailed;
+      if (busy) status = ErrorStatus.InconsistentValue;
+      if (!undone) status = ErrorStatus.UndoFailed;
       return { error: { status, index: plan.index.action! } };
     } finally {
       this.host.invalidate();
@@ -260,7 +266,7 @@ export class Responder {
   }
 }
 
-/** The writable scalar whose instance this OID is, if any. */
+/** Returns the writable scalar whose instance this OID is, or undefined. */
 function writableObjectAt(oid: string): ScalarName | undefined {
   for (const [name, definition] of Object.entries(SCALARS)) {
     if (definition.access === 'read-write' && scalarInstanceOid(name as ScalarName) === oid) return name as ScalarName;
@@ -268,21 +274,19 @@ function writableObjectAt(oid: string): ScalarName | undefined {
   return undefined;
 }
 
-function isReadOnlyInstance(oid: string): boolean {
-  return listInstances([]).some((candidate) => candidate.oid === oid);
-}
-
 function findNext(instances: Instance[], arcs: number[]): Instance | undefined {
   return instances.find((candidate) => compareArcs(candidate.arcs, arcs) > 0);
 }
 
-/** An upper bound of a varbind list's BER size, enough to keep answers within a datagram. */
+/** Estimates an upper bound of a varbind list's BER size, to keep responses within a datagram. */
 function encodedSize(varbinds: Varbind[]): number {
   let size = 4;
   for (const varbind of varbinds) {
     const oidSize = varbind.oid.split('.').length * 5;
     const value = varbind.value;
-    const valueSize = Buffer.isBuffer(value) ? value.length : typeof value === 'string' ? value.length * 5 : 9;
+    let valueSize = 9;
+    if (Buffer.isBuffer(value)) valueSize = value.length;
+    else if (typeof value === 'string') valueSize = value.length * 5;
     size += oidSize + valueSize + 8;
   }
   return size;

@@ -77,6 +77,8 @@ declare module 'net-snmp' {
     community?: string;
     user?: User;
     pdu: Pdu;
+    msgSecurityParameters?: { msgAuthoritativeEngineBoots: number; msgAuthoritativeEngineTime: number };
+    hasAuthentication(): boolean;
   }
 
   export interface Engine {
