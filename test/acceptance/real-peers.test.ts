@@ -16,6 +16,11 @@ const run = promisify(execFile);
 const MIB_OPTIONS = ['-M', `+${join(REPO_ROOT, 'node_modules/net-snmp/lib/mibs')}:${REPO_ROOT}`, '-m', 'SNMPv2-MIB:UPGRADE-MIB'];
 const TFTPD_HPA = '/opt/tftpd-hpa/usr/sbin/in.tftpd';
 
+const V3_OPERATOR = {
+  name: 'operator', level: 'authPriv', authProtocol: 'sha256', authPassword: 'auth-secret-1', privProtocol: 'aes', privPassword: 'priv-secret-1', write: true,
+};
+const V3_SECURITY = ['-v3', '-l', 'authPriv', '-u', 'operator', '-a', 'SHA-256', '-A', 'auth-secret-1', '-x', 'AES', '-X', 'priv-secret-1'];
+
 interface Pair {
   platform: string;
   old: string;
@@ -73,19 +78,21 @@ describe('acceptance with real peers', function () {
     await trapd.waitFor(/NET-SNMP version/);
 
     const agentPort = await freeUdpPort();
+    const config = join(temp.path, 'agent.json');
+    await writeFile(config, JSON.stringify({ users: [V3_OPERATOR] }));
     const agent = startProgram([
       'agent', '--flash', flash, '--listen', `127.0.0.1:${agentPort}`, '--ro-community', 'public', '--rw-community', 'private',
-      '--trap-sink', `127.0.0.1:${trapPort}/public`,
+      '--trap-sink', `127.0.0.1:${trapPort}/public`, '--config', config,
     ]);
     processes.push(agent);
     await agent.waitFor(/event=agentStarted/);
     return { flash, agentPort, trapd };
   }
 
-  async function snmpset(context: Mocha.Context, port: number, urlPrefix: string): Promise<void> {
+  async function snmpset(context: Mocha.Context, port: number, urlPrefix: string, security = ['-v2c', '-c', 'private']): Promise<void> {
     const command = requirePeer(context, 'snmpset', ['/usr/bin/snmpset']);
     await run(command, [
-      '-v2c', '-c', 'private', ...MIB_OPTIONS, `127.0.0.1:${port}`,
+      ...security, ...MIB_OPTIONS, `127.0.0.1:${port}`,
       'UPGRADE-MIB::upgradeUrlPrefix.0', 's', urlPrefix, 'UPGRADE-MIB::upgradeAction.0', 'i', '2',
     ]);
   }
@@ -109,9 +116,13 @@ describe('acceptance with real peers', function () {
     expect(trapd.output()).to.match(/upgradeTargetVersion\.0 = STRING: 68/);
     const expected = sha256(await readFile(join(FIRMWARE_DIR, IWLWIFI.new)));
     expect(await bootSha256(flash)).to.equal(expected);
+
+    const snmpget = requirePeer(this, 'snmpget', ['/usr/bin/snmpget']);
+    const { stdout } = await run(snmpget, ['-v2c', '-c', 'public', ...MIB_OPTIONS, `127.0.0.1:${agentPort}`, 'UPGRADE-MIB::upgradeBootVersion.0']);
+    expect(stdout.trim()).to.equal('UPGRADE-MIB::upgradeBootVersion.0 = STRING: 68');
   });
 
-  it('upgrades the rpi4 pair over HTTP from snmp-upgrade serve', async function () {
+  it('upgrades the rpi4 pair over HTTP on an SNMPv3 authPriv SET', async function () {
     const served = join(temp.path, 'www');
     await publish(RPI4, served);
     const httpPort = await freeTcpPort();
@@ -120,7 +131,7 @@ describe('acceptance with real peers', function () {
     await server.waitFor(/serving .* on http 127\.0\.0\.1:\d+/);
 
     const { flash, agentPort, trapd } = await startDevice(this, RPI4);
-    await snmpset(this, agentPort, `http://127.0.0.1:${httpPort}/`);
+    await snmpset(this, agentPort, `http://127.0.0.1:${httpPort}/`, V3_SECURITY);
 
     await trapd.waitFor(/UPGRADE-MIB::upgradeCompleted/, 30_000);
     expect(trapd.output()).to.match(/upgradePatchName\.0 = STRING: rpi4-recovery_2026-05-17\.patch/);
