@@ -31,3 +31,4 @@ export {
 export { readFleetStatus, type DeviceStatusRow, type StatusOptions } from './status.js';
 export { decodeNotification, startTrapListener, type ReceivedTrap, type TrapListener, type TrapListenerOptions } from './traps.js';
 export { formatDuration, formatTable } from './table.js';
+export { ProgressView } from './progress.js';

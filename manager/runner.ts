@@ -262,7 +262,13 @@ async function runDevice(device: InventoryDevice, context: DeviceContext): Promi
   const started = performance.now();
   const client = new DeviceClient(device, { timeoutMs: timing.requestTimeoutMs, retries: timing.requestRetries });
   const report: DeviceReport = { device: device.name, platform: '', from: '', to: '', result: 'failed', cause: 'none', reason: '', durationMs: 0 };
-  const setState = (state: DeviceState, percent = 0) => emit({ event: 'deviceState', device: device.name, state, percent });
+  let last = '';
+  const setState = (state: DeviceState, percent = 0) => {
+    // Polls repeat the same state; only changes become events.
+    if (`${state} ${percent}` === last) return;
+    last = `${state} ${percent}`;
+    emit({ event: 'deviceState', device: device.name, state, percent });
+  };
   const retrying = <T>(step: string, attempt: () => Promise<T>) => withRetries(device.name, step, timing.retries, emit, attempt);
 
   try {
