@@ -131,7 +131,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     if (args.json) {
       for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
     } else {
-      const table = rows.map((row) => [row.device, row.platform, row.runningVersion, row.bootVersion, row.state, row.cause === 'none' ? '' : row.cause, row.reason]);
+      const table = rows.map((row) => [row.device, row.platform || '-', row.runningVersion || '-', row.bootVersion || '-', row.state, row.cause === 'none' ? '-' : row.cause, row.reason]);
       process.stdout.write(formatTable(['DEVICE', 'PLATFORM', 'RUNNING', 'BOOT', 'STATE', 'CAUSE', 'DETAIL'], table));
     }
     if (rows.some((row) => row.state === 'noResponse' || row.state === 'notUpgradeAgent')) process.exitCode = 1;
@@ -289,13 +289,14 @@ function describeStop(event: Extract<RunEvent, { event: 'rolloutStopped' }>): st
 }
 
 function printTable(summary: RunSummary): void {
+  // An unknown value shows as "-", so that every row has the same columns.
   const rows = summary.devices.map((report) => [
     report.device,
-    report.from,
-    report.to,
+    report.from || '-',
+    report.to || '-',
     report.result,
-    report.cause === 'none' ? '' : report.cause,
-    report.result === 'notStarted' ? '' : formatDuration(report.durationMs),
+    report.cause === 'none' ? '-' : report.cause,
+    report.result === 'notStarted' ? '-' : formatDuration(report.durationMs),
     report.cause === 'none' ? '' : report.reason,
   ]);
   process.stdout.write(formatTable(['DEVICE', 'FROM', 'TO', 'RESULT', 'CAUSE', 'DURATION', 'DETAIL'], rows));

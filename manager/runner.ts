@@ -10,6 +10,7 @@ import { redactUrl } from '../transport/index.js';
 import type { UpgradePhase } from '../upgrade/index.js';
 import { DeviceClient, SnmpRequestError, type DeviceStatus, type HistoryRow } from './client.js';
 import type { InventoryDevice, UsmCredentials } from './inventory.js';
+import { formatDuration } from './table.js';
 import { startTrapListener, type ReceivedTrap, type TrapListener } from './traps.js';
 
 /** How a device's run ended. */
@@ -127,7 +128,7 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Listen for notifications here while the run lasts. */
   traps?: { host: string; port: number };
-  timing?: Partial<RunTiming>;
+  timing?: Partial<Omit<RunTiming, 'phaseDeadlinesMs'>> & { phaseDeadlinesMs?: Partial<RunTiming['phaseDeadlinesMs']> };
   onEvent?: (event: RunEvent) => void;
 }
 
@@ -395,7 +396,7 @@ async function follow(
     const deadline = timing.phaseDeadlinesMs[phase as ActivePhase];
     if (deadline !== undefined && performance.now() - phaseSince > deadline) {
       await abortQuietly(client);
-      throw new DeviceFinished('failed', 'phaseTimeout', `phase ${phase} lasted more than ${Math.round(deadline / 1000)} s; abort requested`);
+      throw new DeviceFinished('failed', 'phaseTimeout', `phase ${phase} lasted more than ${formatDuration(deadline)}; abort requested`);
     }
   }
 }
@@ -465,7 +466,8 @@ async function withRetries<T>(
       return await attempt();
     } catch (error) {
       const retryable = error instanceof SnmpRequestError && error.kind === 'timeout';
-      if (!retryable || count >= retries) throw error;
+      if (!retryable) throw error;
+      if (count >= retries) throw new DeviceFinished('failed', 'noResponse', `no response to the ${step} after ${count + 1} attempts`);
       emit({ event: 'retry', device, step, attempt: count + 1, reason: (error as Error).message });
     }
   }

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { startAgent, type RunningAgent } from '../../agent/index.js';
 import { codecByName } from '../../delta/index.js';
 import { FlashStore } from '../../flash/index.js';
+import type { Fetcher } from '../../transport/index.js';
 import { FlashDevice } from '../../upgrade/index.js';
 import { createPatch, generateKeyPair } from '../../verifier/index.js';
 import { FIRMWARE_DIR, freeUdpPort } from '../support/index.js';
@@ -54,6 +55,8 @@ export interface DeviceSetup {
   platform?: string;
   version?: string;
   capacityBytes?: number;
+  /** Replaces the device's fetch client, to make a transfer hang or fail. */
+  fetcher?: Fetcher;
 }
 
 export interface FleetOptions {
@@ -86,7 +89,8 @@ export interface Fleet {
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const agents: FleetAgent[] = [];
   const close = async () => {
-    await Promise.all(agents.map((entry) => entry.agent.close()));
+    // allSettled: a test may already have closed an agent to make its device go silent.
+    await Promise.allSettled(agents.map((entry) => entry.agent.close()));
   };
   try {
     for (let position = 0; position < options.count; position++) {
@@ -123,7 +127,7 @@ async function startOne(options: FleetOptions, position: number): Promise<FleetA
     fromFile: SOURCE_IMAGE,
     trustedKeys: [options.trustedKey],
   });
-  const device = await FlashDevice.open(flashDir);
+  const device = await FlashDevice.open(flashDir, setup.fetcher ? { fetcher: setup.fetcher } : {});
 
   // A free port can be taken between the pick and the bind by another process; one more pick covers that.
   for (let attempt = 0; ; attempt++) {
