@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 
 import { AUTH_PROTOCOLS, PRIV_PROTOCOLS } from '../agent/index.js';
-import { BadUrlError, InvalidArgumentError, UpgradeError } from '../errors/index.js';
+import { BadUrlError, InvalidArgumentError } from '../errors/index.js';
 import { validateUrlPrefix } from '../transport/index.js';
 import { validateIdentifier } from '../verifier/index.js';
 
@@ -190,7 +190,7 @@ function deviceFromRow(row: Map<Column, { value: string; where: string }>, sourc
       validateUrlPrefix(url);
     } catch (error) {
       // The URL may hold credentials; the transport's message already shows it redacted.
-      if (error instanceof BadUrlError || error instanceof UpgradeError) fail('url', error.message);
+      if (error instanceof BadUrlError) throw new BadUrlError(`${cell('url').where}: ${error.message}`);
       throw error;
     }
     device.url = url;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFile } from 'node:fs/promises';
 
-import { startAgent, type RunningAgent } from '../../agent/index.js';
+import { startAgent, type NotificationSink, type RunningAgent, type UsmUser } from '../../agent/index.js';
 import { codecByName } from '../../delta/index.js';
 import { FlashStore } from '../../flash/index.js';
 import type { Fetcher } from '../../transport/index.js';
@@ -57,6 +57,8 @@ export interface DeviceSetup {
   capacityBytes?: number;
   /** Replaces the device's fetch client, to make a transfer hang or fail. */
   fetcher?: Fetcher;
+  /** An SNMPv3 user with write access; the device then sends SNMPv3 informs as this user. */
+  usmUser?: UsmUser;
 }
 
 export interface FleetOptions {
@@ -137,8 +139,8 @@ async function startOne(options: FleetOptions, position: number): Promise<FleetA
         listen: { host: '127.0.0.1', port },
         roCommunities: [],
         rwCommunities: [COMMUNITY],
-        users: [],
-        sinks: [{ ...options.trapSink, version: '2c', community: 'public', inform: options.inform ?? false }],
+        users: setup.usmUser ? [setup.usmUser] : [],
+        sinks: [sinkFor(options, setup)],
         informRetries: 1,
         informTimeoutMs: 500,
         device,
@@ -154,4 +156,9 @@ async function startOne(options: FleetOptions, position: number): Promise<FleetA
 /** Copies the published patch under another device's patch name, as a misplaced file would be. */
 export async function copyPatchAs(source: PatchSource, platform: string, version: string): Promise<void> {
   await copyFile(join(source.dir, `${PLATFORM}_${FROM_VERSION}.patch`), join(source.dir, `${platform}_${version}.patch`));
+}
+
+function sinkFor(options: FleetOptions, setup: DeviceSetup): NotificationSink {
+  if (setup.usmUser) return { ...options.trapSink, version: '3', user: setup.usmUser.name, inform: true };
+  return { ...options.trapSink, version: '2c', community: 'public', inform: options.inform ?? false };
 }
