@@ -75,7 +75,9 @@ const upgradeCommand: CommandModule<object, UpgradeArgs> = {
     }
 
     const phaseTimeoutMs = args['phase-timeout'] === undefined ? undefined : args['phase-timeout'] * 1000;
-    const display = args.json ? jsonDisplay() : process.stderr.isTTY ? terminalDisplay() : lineDisplay();
+    let display = lineDisplay();
+    if (args.json) display = jsonDisplay();
+    else if (process.stderr.isTTY) display = terminalDisplay();
     let summary: RunSummary;
     try {
       summary = await runUpgrades(devices, {
@@ -265,7 +267,7 @@ function terminalDisplay(): Display {
   };
 }
 
-/** One line per finished device on standard error, for logs and pipes, then the table. */
+/** Prints one line per finished device on standard error, for logs and pipes, then the table. */
 function lineDisplay(): Display {
   return {
     event: (event) => {

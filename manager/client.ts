@@ -18,7 +18,7 @@ import {
   type ScalarName,
 } from '../mib/index.js';
 import type { UpgradePhase, UpgradeResult } from '../upgrade/index.js';
-import type { Credentials, InventoryDevice } from './inventory.js';
+import type { Credentials, InventoryDevice, UsmCredentials } from './inventory.js';
 
 export interface RequestOptions {
   /** Wait for one response, in milliseconds. */
@@ -58,7 +58,7 @@ export interface HistoryRow {
   targetVersion: string;
 }
 
-/** Why a request got no usable answer. */
+/** Why a request got no usable response. */
 export type RequestFailureKind = 'timeout' | 'errorStatus' | 'noSuchObject' | 'other';
 
 export class SnmpRequestError extends Error {
@@ -115,7 +115,7 @@ export interface TriggerRequest {
   /** Empty means the running image (the MIB's default for upgradeFlashImage). */
   flashImage: string;
   action: 'upgrade' | 'check' | 'abort';
-  /** The upgradeSpinLock value read before; the SET succeeds only if nobody else wrote in between. */
+  /** The upgradeSpinLock value read before; the SET succeeds only if no other manager wrote in between. */
   spinLock: number;
 }
 
@@ -251,6 +251,11 @@ function openSession(host: string, port: number, credentials: Credentials, optio
 
   // net-snmp discovers the agent's engine ID, boots and time with a report exchange (RFC 3414 section 4)
   // before the first authenticated request.
+  return snmp.createV3Session(host, usmUser(credentials), { ...sessionOptions, version: snmp.Version3 });
+}
+
+/** Converts inventory USM credentials to net-snmp's user object. */
+export function usmUser(credentials: UsmCredentials): User {
   const user: User = {
     name: credentials.user,
     level: credentials.level === 'authPriv' ? snmp.SecurityLevel.authPriv : snmp.SecurityLevel.authNoPriv,
@@ -261,7 +266,7 @@ function openSession(host: string, port: number, credentials: Credentials, optio
     user.privProtocol = snmp.PrivProtocols[credentials.privProtocol!];
     user.privKey = credentials.privKey;
   }
-  return snmp.createV3Session(host, user, { ...sessionOptions, version: snmp.Version3 });
+  return user;
 }
 
 function requestError(error: Error): SnmpRequestError {

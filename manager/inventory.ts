@@ -36,7 +36,7 @@ export interface InventoryDevice {
   image?: string;
   /** URL prefix of the patch folder for this device; unset means the one given on the command line. */
   url?: string;
-  /** Where the device was defined: `FILE line N` or `FILE entry N`. */
+  /** The device's place in the inventory: `FILE line N` or `FILE entry N`. */
   source: string;
 }
 
@@ -56,7 +56,7 @@ export const INVENTORY_COLUMNS = [
 ] as const;
 type Column = (typeof INVENTORY_COLUMNS)[number];
 
-/** RFC 3414 section 11.2 asks for pass phrases of at least 8 characters. */
+/** RFC 3414 section 11.2 recommends pass phrases of at least 8 characters. */
 const MIN_KEY_LENGTH = 8;
 
 /** A DNS host name (RFC 1123 labels); IP addresses are checked with isIP. */

@@ -1,7 +1,7 @@
 /**
  * The bulk upgrade runner: one state machine per device (docs/manager.md has the table), a bounded number of
- * devices in flight, canary and max-failures rollout control, and a trap listener whose notifications make the
- * sender's devices poll at once, with polling on a timer as the fallback when traps do not come.
+ * devices in flight, and canary and max-failures rollout control. Notifications make the sender's devices
+ * poll at once, and a poll timer finishes the run when no notification comes.
  */
 import { isIP } from 'node:net';
 
@@ -13,7 +13,7 @@ import type { InventoryDevice, UsmCredentials } from './inventory.js';
 import { formatDuration } from './table.js';
 import { startTrapListener, type ReceivedTrap, type TrapListener } from './traps.js';
 
-/** How a device's run ended. */
+/** Outcome of a device's run. */
 export type DeviceResult = 'upgraded' | 'skipped' | 'checked' | 'failed' | 'notStarted';
 
 /**
@@ -43,7 +43,7 @@ export interface DeviceReport {
   durationMs: number;
 }
 
-/** Where a device is in its run; the UpgradePhase values are the device's own upgradeOperStatus. */
+/** Position of a device in its run; the UpgradePhase values are the device's own upgradeOperStatus. */
 export type DeviceState = 'queued' | 'probing' | 'starting' | UpgradePhase | 'unknown' | 'confirming' | 'done';
 
 export type RunEvent =
@@ -75,7 +75,7 @@ export interface RunTiming {
   requestTimeoutMs: number;
   /** net-snmp resends of one request before it counts as unanswered. */
   requestRetries: number;
-  /** Further attempts of a step (probe, start, one poll) that got no answer or lost the spin lock. */
+  /** Further attempts of a step (probe, start, one poll) that got no response or lost the spin lock. */
   retries: number;
   /** Time between status polls of a device in flight; a trap from the device's address polls at once. */
   pollIntervalMs: number;
@@ -257,7 +257,7 @@ class DeviceFinished extends Error {
   }
 }
 
-/** Runs one device from probe to confirmed outcome. Never throws: every ending becomes a report. */
+/** Runs one device from probe to confirmed outcome; every ending, failures included, becomes its report. */
 async function runDevice(device: InventoryDevice, context: DeviceContext): Promise<DeviceReport> {
   const { timing, emit } = context;
   const started = performance.now();
@@ -287,10 +287,10 @@ async function runDevice(device: InventoryDevice, context: DeviceContext): Promi
       throw new DeviceFinished('failed', 'busy', `another operation is running on the device (phase ${facts.phase}); not started`);
     }
 
-    // Start: the history index before, so the row of this operation can be told from older ones.
+    // Start: the history index before the SET distinguishes this operation's row from older ones.
     setState('starting');
     const baseline = await retrying('history', () => client.lastHistoryIndex());
-    await startOperation(client, device, context, facts.spinLock);
+    await startOperation(client, device, context, facts.spinLock, baseline);
 
     // Follow: traps wake the poll early; a phase that outlasts its deadline ends the device's run.
     const status = await follow(client, device, context, setState);
@@ -315,7 +315,13 @@ async function runDevice(device: InventoryDevice, context: DeviceContext): Promi
 }
 
 /** Sets URL prefix, image, spin lock and action in one PDU; reads the spin lock again when another manager won it. */
-async function startOperation(client: DeviceClient, device: InventoryDevice, context: DeviceContext, firstSpinLock: number): Promise<void> {
+async function startOperation(
+  client: DeviceClient,
+  device: InventoryDevice,
+  context: DeviceContext,
+  firstSpinLock: number,
+  baseline: number,
+): Promise<void> {
   const { timing, emit, action } = context;
   const request = {
     urlPrefix: device.url ?? context.options.urlPrefix!,
@@ -333,9 +339,12 @@ async function startOperation(client: DeviceClient, device: InventoryDevice, con
       const lastAttempt = attempt >= timing.retries;
 
       if (error.kind === 'timeout') {
-        // The SET may have been applied and only its response lost: a running operation is then this one.
+        // The SET may have been applied and only its response lost: a running operation, or one that has
+        // already ended and left a new history row, is then this one.
         const status = await client.readStatus().catch(() => undefined);
         if (status && ACTIVE_PHASES.includes(status.phase as UpgradePhase)) return;
+        const last = await client.lastHistoryIndex().catch(() => baseline);
+        if (last > baseline) return;
         if (lastAttempt) throw new DeviceFinished('failed', 'noResponse', `no response to the ${action} SET after ${attempt + 1} attempts`);
       } else if (error.status === 'InconsistentValue' && error.object === 'upgradeSpinLock') {
         // TestAndIncr (SNMPv2-TC): another manager wrote between our read and our SET.
@@ -380,7 +389,7 @@ async function follow(
       if (!(error instanceof SnmpRequestError) || error.kind !== 'timeout') throw error;
       misses++;
       if (misses > timing.retries) {
-        throw new DeviceFinished('failed', 'noResponse', `the device stopped answering during ${phase} (${misses} polls unanswered)`);
+        throw new DeviceFinished('failed', 'noResponse', `the device stopped responding during ${phase} (${misses} polls without a response)`);
       }
       emit({ event: 'retry', device: device.name, step: 'poll', attempt: misses, reason: error.message });
       continue;
@@ -401,7 +410,7 @@ async function follow(
   }
 }
 
-/** An upgrade ends in installedPendingReload or failed; a check goes back to idle or fails. */
+/** Returns true when the operation has ended: an upgrade in installedPendingReload or failed, a check back in idle or failed. */
 function isFinished(phase: UpgradePhase | 'unknown', action: 'upgrade' | 'check'): boolean {
   if (phase === 'failed' || phase === 'idle' || phase === 'unknown') return true;
   return action === 'upgrade' && phase === 'installedPendingReload';
@@ -430,7 +439,9 @@ function outcomeOf(row: HistoryRow | undefined, status: DeviceStatus, action: 'u
   const to = row?.targetVersion || status.targetVersion;
   const from = row?.sourceVersion || status.sourceVersion;
   const base = { to, ...(from ? { from } : {}) };
-  const result = row?.result ?? (status.phase === 'failed' ? 'failed' : status.phase === 'installedPendingReload' ? 'installed' : 'unknown');
+  let result = row?.result ?? 'unknown';
+  if (!row && status.phase === 'failed') result = 'failed';
+  if (!row && status.phase === 'installedPendingReload') result = 'installed';
 
   switch (result) {
     case 'installed':

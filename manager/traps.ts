@@ -5,11 +5,12 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 
-import snmp, { createReceiver, type Receiver, type ReceivedNotification, type User, type Varbind } from 'net-snmp';
+import snmp, { createReceiver, type Receiver, type ReceivedNotification, type Varbind } from 'net-snmp';
 
 import { failCauseFromNumber, InvalidArgumentError, type FailCause } from '../errors/index.js';
 import { NOTIFICATIONS, OPER_STATUS, notificationOid, scalarInstanceOid, type NotificationName } from '../mib/index.js';
 import type { UpgradePhase } from '../upgrade/index.js';
+import { usmUser } from './client.js';
 import type { UsmCredentials } from './inventory.js';
 
 /** sysUpTime.0 and snmpTrapOID.0 (SNMPv2-MIB), the first two varbinds of every SNMPv2 notification. */
@@ -95,7 +96,7 @@ export async function startTrapListener(options: TrapListenerOptions): Promise<T
       if (notification) options.onTrap(decodeNotification(notification));
     },
   );
-  for (const user of options.users ?? []) receiver.getAuthorizer().addUser(toUser(user));
+  for (const user of options.users ?? []) receiver.getAuthorizer().addUser(usmUser(user));
 
   await new Promise<void>((resolve, reject) => {
     socket!.once('listening', () => resolve());
@@ -160,16 +161,3 @@ function valueText(varbind: Varbind): string {
   return String(value);
 }
 
-function toUser(credentials: UsmCredentials): User {
-  const user: User = {
-    name: credentials.user,
-    level: credentials.level === 'authPriv' ? snmp.SecurityLevel.authPriv : snmp.SecurityLevel.authNoPriv,
-    authProtocol: snmp.AuthProtocols[credentials.authProtocol],
-    authKey: credentials.authKey,
-  };
-  if (credentials.level === 'authPriv') {
-    user.privProtocol = snmp.PrivProtocols[credentials.privProtocol!];
-    user.privKey = credentials.privKey;
-  }
-  return user;
-}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { AbortedError } from '../../errors/index.js';
-import { parseCsvInventory, runUpgrades, type DeviceReport, type RunEvent } from '../../manager/index.js';
+import { ProgressView, parseCsvInventory, runUpgrades, type DeviceReport, type RunEvent } from '../../manager/index.js';
 import type { Fetcher } from '../../transport/index.js';
 import { freeUdpPort, makeTempDir, runProgram } from '../support/index.js';
 import { FROM_VERSION, PLATFORM, TO_VERSION, copyPatchAs, publishFirmwarePatch, startFleet, type DeviceSetup, type Fleet, type PatchSource } from './fleet.js';
@@ -163,7 +163,7 @@ describe('manager rollout', function () {
     });
     const summary = await runUpgrades(devices, { urlPrefix: source.urlPrefix, concurrency: 1, timing: FAST });
     expect([summary.devices[0]!.result, summary.devices[0]!.cause]).to.deep.equal(['failed', 'noResponse']);
-    expect(summary.devices[0]!.reason).to.match(/stopped answering/);
+    expect(summary.devices[0]!.reason).to.match(/stopped responding during/);
   });
 
   it('gives up on a phase past its deadline', async () => {
@@ -192,5 +192,45 @@ describe('manager rollout', function () {
     const devices = await start(1);
     const summary = await runUpgrades(devices, { urlPrefix: source.urlPrefix, concurrency: 1, timing: FAST });
     expect(summary.devices[0]!.platform).to.equal(PLATFORM);
+  });
+});
+
+describe('manager output', function () {
+  this.timeout(60_000);
+  let dir: { path: string; remove: () => Promise<void> };
+  let fleet: Fleet | undefined;
+  beforeEach(async () => (dir = await makeTempDir('snmp-upgrade-output-')));
+  afterEach(async () => {
+    await fleet?.close();
+    await dir.remove();
+  });
+
+  it('prints no community or URL password', async () => {
+    const source = await publishFirmwarePatch(dir.path);
+    fleet = await startFleet({ root: dir.path, count: 2, trustedKey: source.trustedKey, trapSink: { host: '127.0.0.1', port: await freeUdpPort() } });
+    const inventory = join(dir.path, 'fleet.csv');
+    await writeFile(inventory, fleet.inventoryCsv());
+
+    // Nothing serves this URL, so both devices fail, and their failure reasons are printed too.
+    const url = `http://operator:s3cret-pass@127.0.0.1:${await freeUdpPort()}/patches/`;
+    for (const format of [[], ['--json']]) {
+      const run = await runProgram(['manager', 'upgrade', '--inventory', inventory, '--url', url, '--poll', '0.1', ...format]);
+      expect(run.status).to.equal(1);
+      const output = run.stdout + run.stderr;
+      expect(output).to.match(/failed/);
+      expect(output).to.not.include('s3cret-pass');
+      expect(output).to.not.include('fleet-rw');
+    }
+  });
+
+  it('renders the progress view', () => {
+    const view = new ProgressView();
+    view.update({ event: 'runStarted', devices: 4, action: 'upgrade', concurrency: 2, canary: 0, maxFailures: null, urlPrefix: 'file:///p/', traps: null });
+    view.update({ event: 'deviceState', device: '127.0.0.1:1001', state: 'applying', percent: 40 });
+    view.update({ event: 'deviceState', device: '127.0.0.1:1002', state: 'fetching', percent: 0 });
+    view.update({ event: 'deviceDone', device: '127.0.0.1:1003', platform: PLATFORM, from: FROM_VERSION, to: TO_VERSION, result: 'upgraded', cause: 'none', reason: '', durationMs: 10 });
+    const lines = view.render();
+    expect(lines[0]).to.match(/^\[#{8}\.{22}\] 1\/4 done, 2 in flight \(1 upgraded\), \d+\.\d s$/);
+    expect(lines.slice(1)).to.deep.equal(['  127.0.0.1:1001  applying                40%', '  127.0.0.1:1002  fetching                 0%']);
   });
 });

@@ -50,7 +50,7 @@ describe('manager traps', function () {
     await send(v2, 'trap', '1.3.6.1.6.3.1.1.5.1', [{ oid: '1.3.6.1.2.1.1.5.0', type: snmp.ObjectType.OctetString, value: Buffer.from('lab-router') }]);
     v2.close();
 
-    // SNMPv3 inform: the sender first discovers the listener's engine ID, which the listener must answer.
+    // SNMPv3 inform: the sender first discovers the listener's engine ID, so the listener must respond to discovery.
     const v3 = snmp.createV3Session(
       '127.0.0.1',
       { name: USER.name, level: snmp.SecurityLevel.authPriv, authProtocol: snmp.AuthProtocols.sha256, authKey: USER.authPassword, privProtocol: snmp.PrivProtocols.aes, privKey: USER.privPassword },
