@@ -537,6 +537,8 @@ function addressKey(host: string): string {
   return isIP(host) ? host : `name:${host}`;
 }
 
+// NOTE: net-snmp's receiver keeps one set of keys per user name, so when devices share a user name with
+// different pass phrases, only the first device's notifications authenticate; the others finish by polling.
 function uniqueUsers(users: UsmCredentials[]): UsmCredentials[] {
   const byName = new Map<string, UsmCredentials>();
   for (const user of users) if (!byName.has(user.user)) byName.set(user.user, user);

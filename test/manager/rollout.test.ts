@@ -1,9 +1,10 @@
 import { expect } from 'chai';
+import { createSocket } from 'node:dgram';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import { AbortedError } from '../../errors/index.js';
+import { AbortedError, UpgradeError } from '../../errors/index.js';
 import { ProgressView, parseCsvInventory, runUpgrades, type DeviceReport, type RunEvent } from '../../manager/index.js';
 import type { Fetcher } from '../../transport/index.js';
 import { freeUdpPort, makeTempDir, runProgram } from '../support/index.js';
@@ -140,6 +141,25 @@ describe('manager rollout', function () {
       ['upgraded', 'none'],
       ['skipped', 'alreadyAtTarget'],
     ]);
+  });
+
+  it('rejects a trap port in use', async () => {
+    const devices = await start(1);
+    const port = await freeUdpPort();
+    const taken = createSocket('udp4');
+    await new Promise<void>((resolve) => taken.bind(port, '127.0.0.1', resolve));
+    try {
+      await runUpgrades(devices, { urlPrefix: source.urlPrefix, concurrency: 1, traps: { host: '127.0.0.1', port } }).then(
+        () => expect.fail('expected the run to be rejected'),
+        (error: UpgradeError) => {
+          expect(error.code).to.equal('invalidArgument');
+          expect(error.message).to.match(new RegExp(`cannot listen for traps on 127\\.0\\.0\\.1:${port}`));
+        },
+      );
+      expect((await fleet!.agents[0]!.device.inventory()).bootVersion).to.equal(FROM_VERSION);
+    } finally {
+      taken.close();
+    }
   });
 
   it('reports a silent device as not answering', async () => {
