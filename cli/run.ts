@@ -4,12 +4,21 @@ import { UpgradeError } from '../errors/index.js';
 import { agentCommands } from './agent.js';
 import { demoCommands } from './demo.js';
 import { flashCommand } from './flash.js';
+import { managerCommands } from './manager.js';
 import { serveCommand } from './serve.js';
 import { deviceCommands } from './upgrade.js';
 import { vendorCommands } from './vendor.js';
 
 // Each role's commands live in their own module; add a new module's commands here.
-const COMMANDS: CommandModule[] = [...vendorCommands, flashCommand, ...deviceCommands, ...agentCommands, serveCommand as unknown as CommandModule, ...demoCommands];
+const COMMANDS: CommandModule[] = [
+  ...vendorCommands,
+  flashCommand,
+  ...deviceCommands,
+  ...agentCommands,
+  serveCommand as unknown as CommandModule,
+  ...managerCommands,
+  ...demoCommands,
+];
 
 /** Exit status for a failure this product reports with a cause code; 2 is kept for usage errors. */
 export const EXIT_FAILURE = 1;
