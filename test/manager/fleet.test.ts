@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { freeUdpPort, makeTempDir, runProgram } from '../support/index.js';
+import { startPatchServer, type PatchServer } from '../../transport/index.js';
+import { freeTcpPort, freeUdpPort, makeTempDir, runProgram } from '../support/index.js';
 import { COMMUNITY, FROM_VERSION, PLATFORM, TO_VERSION, publishFirmwarePatch, startFleet, type Fleet, type PatchSource } from './fleet.js';
 
 /** Rows of the final table whose first column is a device (host:port). */
@@ -21,10 +22,12 @@ describe('manager upgrade of 50 agents', function () {
   let fleet: Fleet;
   let inventory: string;
   let trapPort: number;
+  let server: PatchServer;
 
   before(async () => {
     dir = await makeTempDir('snmp-upgrade-fleet-');
     source = await publishFirmwarePatch(dir.path);
+    server = await startPatchServer({ root: source.dir, http: { host: '127.0.0.1', port: await freeTcpPort() } });
     trapPort = await freeUdpPort();
     fleet = await startFleet({ root: dir.path, count: COUNT, trustedKey: source.trustedKey, trapSink: { host: '127.0.0.1', port: trapPort }, inform: true });
     inventory = join(dir.path, 'inventory.csv');
@@ -32,13 +35,13 @@ describe('manager upgrade of 50 agents', function () {
   });
   after(async () => {
     await fleet?.close();
+    await server?.close();
     await dir?.remove();
   });
 
   it('upgrades every device and tables it', async () => {
-    // NOTE: the agents read the patch folder directly over file:. To serve it with the patch server instead,
-    // start startPatchServer on the folder in before() and replace this one line with its http:// prefix.
-    const url = source.urlPrefix;
+    // All 50 devices fetch from one patch server over HTTP, as a fleet at a site does.
+    const url = `http://127.0.0.1:${server.httpAddress!.port}/`;
     const run = await runProgram(['manager', 'upgrade', '--inventory', inventory, '--url', url, '--concurrency', '10', '--traps', `127.0.0.1:${trapPort}`], {
       timeoutMs: 150_000,
     });
