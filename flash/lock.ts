@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 
 import { BusyError } from '../errors/index.js';
 
@@ -72,7 +72,7 @@ async function createExclusively(path: string, content: string): Promise<boolean
  * renamed to a private name (only one process can win that rename), then checked to still be the stale one.
  */
 async function removeStaleLock(path: string, staleText: string): Promise<void> {
-  const privatePath = `${path}.stale.${process.pid}.tmp`;
+  const privatePath = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await rename(path, privatePath);
   } catch (error) {
@@ -116,17 +116,35 @@ function parseLockRecord(text: string): LockRecord | undefined {
 
 async function isHolderAlive(path: string, holder: LockRecord): Promise<boolean> {
   if (holder.pid === process.pid) return heldInThisProcess.has(path);
-
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user, so it is alive.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  if (!isProcessAlive(holder.pid)) return false;
 
   if (holder.processStart === undefined) return true;
   const start = await processStartTime(holder.pid);
   return start === undefined || start === holder.processStart;
+}
+
+/**
+ * Returns the temporary files (`.lock.PID.*.tmp`) that lock takers which no longer run left in `dir`; a
+ * process killed while taking or breaking the lock leaves one. Files of live processes are in use and kept.
+ */
+export async function findLeftoverLockFiles(dir: string): Promise<string[]> {
+  const leftovers: string[] = [];
+  for (const entry of await readdir(dir)) {
+    const match = /^\.lock\.(?:stale\.)?([0-9]+)\..*tmp$/.exec(entry);
+    if (match && !isProcessAlive(Number(match[1]))) leftovers.push(entry);
+  }
+  return leftovers;
+}
+
+function isProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user, so it is alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Start time of a process (field 22 of /proc/PID/stat), or undefined where /proc is not available. */

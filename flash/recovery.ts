@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { hashFile, syncDirectory, TEMP_SUFFIX } from './io.js';
 import type { FlashLayout } from './layout.js';
 import { NVRAM_FILE, type FlashState, type ImageRecord } from './nvram.js';
-import { LOCK_FILE } from './lock.js';
+import { findLeftoverLockFiles } from './lock.js';
 
 /** What recovery found and changed when a flash was opened. */
 export interface RecoveryReport {
@@ -34,10 +34,10 @@ export async function recoverFlash(layout: FlashLayout, original: FlashState): P
 
   // A power loss between writing a temporary NVRAM copy and renaming it leaves the copy; the rename never
   // happened, so the old nvram.json is the current one.
+  const lockLeftovers = await findLeftoverLockFiles(layout.dir);
   for (const entry of await readdir(layout.dir)) {
     const isNvramTemp = entry.startsWith(`${NVRAM_FILE}.`) && entry.endsWith(TEMP_SUFFIX);
-    const isStaleLock = entry.startsWith(`${LOCK_FILE}.stale.`);
-    if (isNvramTemp || isStaleLock) {
+    if (isNvramTemp || lockLeftovers.includes(entry)) {
       await rm(join(layout.dir, entry), { force: true });
       actions.push(`removed ${entry} left by an interrupted write`);
     }

@@ -1,0 +1,214 @@
+/**
+ * Power-loss harness: runs a scenario in a child process, kills it with SIGKILL at a seeded random moment,
+ * then lets the scenario check what survived and retry. Used by the unit suite and by `npm run soak:powerloss`.
+ *
+ * SIGKILL stops the process between any two system calls but keeps what the kernel has cached, so it tests
+ * that every on-disk state between two calls is recoverable. It does not lose unsynced page-cache data the way
+ * a real power cut does; the fsync ordering that covers that case is described in docs/flash.md.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+import { makeTempDir, REPO_ROOT, runProgram } from '../support/index.js';
+import { SCENARIOS } from './powerloss-scenarios.js';
+
+const CHILD_SCRIPT = join(REPO_ROOT, 'dist/test/flash/powerloss-child.js');
+
+export interface PowerLossOptions {
+  scenario: string;
+  trials: number;
+  seed: number;
+  /** Trials run side by side. */
+  concurrency?: number;
+  /** Every n-th trial also runs `snmp-upgrade flash show --json` after the kill; 0 never does. */
+  showEvery?: number;
+  /** Receives one line per finished trial. */
+  log?: (line: string) => void;
+}
+
+export interface TrialFailure {
+  trial: number;
+  delayMs: number;
+  lastStep: string;
+  message: string;
+}
+
+export interface PowerLossSummary {
+  trials: number;
+  /** Kill window: a run's measured duration with some margin. */
+  windowMs: number;
+  /** Time at which the scenario's focus step starts; three kills in four land between it and the window's end. */
+  focusMs: number;
+  /** Trials whose child finished before the kill came. */
+  completed: number;
+  /** For each step, how many kills landed while it was the last step announced. */
+  killsPerStep: Record<string, number>;
+  failures: TrialFailure[];
+}
+
+/** Runs the trials and returns what happened; it throws only when the harness itself cannot run. */
+export async function runPowerLossTrials(options: PowerLossOptions): Promise<PowerLossSummary> {
+  const scenario = SCENARIOS[options.scenario];
+  if (!scenario) throw new Error(`unknown power-loss scenario ${options.scenario}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+
+  const work = await makeTempDir('snmp-upgrade-powerloss-');
+  try {
+    const template = join(work.path, 'template');
+    await mkdir(template);
+    await scenario.prepareTemplate(template);
+
+    const { windowMs, focusMs } = await calibrateWindow(options.scenario, template, join(work.path, 'calibration'));
+    const summary: PowerLossSummary = { trials: options.trials, windowMs, focusMs, completed: 0, killsPerStep: {}, failures: [] };
+
+    let next = 0;
+    const worker = async () => {
+      while (next < options.trials) {
+        const trial = next++;
+        const trialDir = join(work.path, `trial-${trial}`);
+        await cp(template, trialDir, { recursive: true });
+        const delayMs = killDelay(seededRandom(options.seed, trial), windowMs, focusMs);
+        const outcome = await killDuring(options.scenario, trialDir, delayMs);
+
+        let failure = outcome.error;
+        if (failure === undefined) {
+          failure = await verifyTrial(options, trial, trialDir);
+        }
+
+        if (outcome.completed) summary.completed++;
+        else summary.killsPerStep[outcome.lastStep] = (summary.killsPerStep[outcome.lastStep] ?? 0) + 1;
+        if (failure !== undefined) summary.failures.push({ trial, delayMs, lastStep: outcome.lastStep, message: failure });
+        options.log?.(`trial ${trial}: kill at ${delayMs.toFixed(2)} ms during ${outcome.completed ? '(finished)' : outcome.lastStep}: ${failure ?? 'ok'}`);
+        await rm(trialDir, { recursive: true, force: true });
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency ?? 2 }, worker));
+    return summary;
+  } finally {
+    await work.remove();
+  }
+}
+
+async function verifyTrial(options: PowerLossOptions, trial: number, trialDir: string): Promise<string | undefined> {
+  const flashDir = join(trialDir, 'flash');
+  const showEvery = options.showEvery ?? 0;
+  if (showEvery > 0 && trial % showEvery === 0) {
+    const show = await runProgram(['flash', 'show', '--flash', flashDir, '--json']);
+    if (show.status !== 0) return `flash show failed with status ${show.status}: ${show.stderr.trim()}`;
+    const shown = JSON.parse(show.stdout) as { bootImage: string; bootSha256: string; images: Array<{ name: string; sha256: string }> };
+    const boot = shown.images.find((image) => image.name === shown.bootImage);
+    if (!boot || boot.sha256 !== shown.bootSha256) return `flash show reports boot image ${shown.bootImage} without a matching record`;
+  }
+
+  try {
+    await SCENARIOS[options.scenario]!.verifyAndRetry(trialDir);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  }
+}
+
+interface KillOutcome {
+  completed: boolean;
+  lastStep: string;
+  /** Set when the child failed on its own instead of being killed. */
+  error: string | undefined;
+}
+
+/** Starts the child on `trialDir` and kills it `delayMs` after it reports ready. */
+async function killDuring(scenario: string, trialDir: string, delayMs: number): Promise<KillOutcome> {
+  const child = spawn(process.execPath, [CHILD_SCRIPT, scenario, trialDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  let lastStep = 'start';
+  let done = false;
+  let stderr = '';
+  let buffered = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (line === 'ready') markReady();
+      else if (line === 'done') done = true;
+      else if (line.startsWith('step ')) lastStep = line.slice(5);
+    }
+  });
+
+  await Promise.race([ready, exited]);
+  await sleepPrecisely(delayMs);
+  child.kill('SIGKILL');
+  const [code, signal] = await exited;
+
+  if (signal === 'SIGKILL') return { completed: done, lastStep, error: undefined };
+  if (code === 0 && done) return { completed: true, lastStep, error: undefined };
+  return { completed: false, lastStep, error: `child exited with status ${code} before the kill: ${stderr.trim()}` };
+}
+
+/**
+ * Maps a uniform number to a kill delay: one kill in four lands anywhere in the window (opening the flash
+ * included), three in four after the focus step has started, where the writes are.
+ */
+function killDelay(uniform: number, windowMs: number, focusMs: number): number {
+  if (uniform < 0.25) return (uniform / 0.25) * windowMs;
+  return focusMs + ((uniform - 0.25) / 0.75) * (windowMs - focusMs);
+}
+
+/**
+ * Measures unkilled runs from the child's ready line: the median time to its done line with a 10 % margin, and
+ * the median time at which the scenario's focus step starts.
+ */
+async function calibrateWindow(scenario: string, template: string, calibrationDir: string): Promise<{ windowMs: number; focusMs: number }> {
+  const focusStep = `step ${SCENARIOS[scenario]!.focusStep}\n`;
+  const durations: number[] = [];
+  const focusTimes: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    await cp(template, calibrationDir, { recursive: true });
+    const child = spawn(process.execPath, [CHILD_SCRIPT, scenario, calibrationDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = once(child, 'exit');
+    let start = 0;
+    let focus = 0;
+    let end = 0;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      if (text.startsWith('ready')) start = performance.now();
+      if (focus === 0 && text.includes(focusStep)) focus = performance.now();
+      if (text.includes('done\n')) end = performance.now();
+    });
+    const [code] = (await exited) as [number | null];
+    if (code !== 0 || end === 0) throw new Error(`power-loss scenario ${scenario} failed without a kill (status ${code})`);
+    durations.push(end - start);
+    focusTimes.push((focus || start) - start);
+    await rm(calibrationDir, { recursive: true, force: true });
+  }
+  const median = (values: number[]) => values.sort((a, b) => a - b)[1]!;
+  return { windowMs: median(durations) * 1.1, focusMs: median(focusTimes) };
+}
+
+/** Sleeps with sub-millisecond precision: a timer for the bulk, then a short spin, since timers round to 1 ms. */
+async function sleepPrecisely(delayMs: number): Promise<void> {
+  const deadline = performance.now() + delayMs;
+  if (delayMs > 2) await new Promise((resolve) => setTimeout(resolve, delayMs - 1.5));
+  while (performance.now() < deadline) {
+    // Spin for the last fraction of a millisecond.
+  }
+}
+
+/** A uniform number in [0, 1) from the run's seed and the trial number (SplitMix32-style mixing). */
+export function seededRandom(seed: number, trial: number): number {
+  let state = (Math.imul(seed >>> 0, 0x9e3779b1) + Math.imul(trial + 1, 0x85ebca6b)) >>> 0;
+  state = Math.imul(state ^ (state >>> 16), 0x7feb352d) >>> 0;
+  state = Math.imul(state ^ (state >>> 15), 0x846ca68b) >>> 0;
+  state = (state ^ (state >>> 16)) >>> 0;
+  return state / 2 ** 32;
+}
