@@ -39,11 +39,11 @@ const summary = await runPowerLossTrials({
 });
 
 process.stdout.write(
-  `scenario ${values.scenario}, seed ${seed}: ${summary.trials} trials in ${((Date.now() - started) / 1000).toFixed(1)} s, ` +
+  `scenario ${values.scenario}, seed ${seed}: ${summary.trials} trials, ${summary.kills} kills in ${((Date.now() - started) / 1000).toFixed(1)} s, ` +
     `kill window ${summary.windowMs.toFixed(1)} ms (focus from ${summary.focusMs.toFixed(1)} ms), ${summary.completed} finished before the kill\n`,
 );
 for (const [step, count] of Object.entries(summary.killsPerStep)) process.stdout.write(`  killed during ${step}: ${count}\n`);
 for (const failure of summary.failures) {
-  process.stdout.write(`FAILED trial ${failure.trial} (kill at ${failure.delayMs.toFixed(2)} ms during ${failure.lastStep}): ${failure.message}\n`);
+  process.stdout.write(`FAILED trial ${failure.trial} (kill ${failure.kill}): ${failure.message}\n`);
 }
 process.exitCode = summary.failures.length > 0 ? 1 : 0;

@@ -9,11 +9,12 @@ const TRIALS = 200;
 describe('power loss during install', function () {
   this.timeout(180_000);
 
-  it(`survives ${TRIALS} kills at random moments`, async () => {
+  it('survives 200 kills at random moments', async () => {
     const summary = await runPowerLossTrials({ scenario: 'install', trials: TRIALS, seed: SEED, concurrency: 2, showEvery: 20 });
-    const failures = summary.failures.map((failure) => `trial ${failure.trial} (seed ${SEED}, kill at ${failure.delayMs.toFixed(2)} ms during ${failure.lastStep}): ${failure.message}`);
+    const failures = summary.failures.map((failure) => `trial ${failure.trial} (seed ${SEED}, kill ${failure.kill}): ${failure.message}`);
 
     expect(failures).to.deep.equal([]);
+    expect(summary.kills, 'kills that landed before the child finished').to.be.at.least(200);
     expect(summary.completed, 'trials that finished before the kill').to.be.below(TRIALS / 2);
     expect(Object.keys(summary.killsPerStep), 'steps where kills landed').to.include.members(['stage', 'install', 'set-boot']);
   });

@@ -31,16 +31,18 @@ export interface PowerLossOptions {
 
 export interface TrialFailure {
   trial: number;
-  delayMs: number;
-  lastStep: string;
+  /** When the kill, or both kills, came and in which step they landed. */
+  kill: string;
   message: string;
 }
 
 export interface PowerLossSummary {
   trials: number;
+  /** Kills that landed before the child finished, second kills included. */
+  kills: number;
   /** Kill window: a run's measured duration with some margin. */
   windowMs: number;
-  /** Time at which the scenario's focus step starts; three kills in four land between it and the window's end. */
+  /** Median time from ready to the scenario's focus step in unkilled runs. */
   focusMs: number;
   /** Trials whose child finished before the kill came. */
   completed: number;
@@ -61,7 +63,7 @@ export async function runPowerLossTrials(options: PowerLossOptions): Promise<Pow
     await scenario.prepareTemplate(template);
 
     const { windowMs, focusMs } = await calibrateWindow(options.scenario, template, join(work.path, 'calibration'));
-    const summary: PowerLossSummary = { trials: options.trials, windowMs, focusMs, completed: 0, killsPerStep: {}, failures: [] };
+    const summary: PowerLossSummary = { trials: options.trials, kills: 0, windowMs, focusMs, completed: 0, killsPerStep: {}, failures: [] };
 
     let next = 0;
     const worker = async () => {
@@ -69,18 +71,27 @@ export async function runPowerLossTrials(options: PowerLossOptions): Promise<Pow
         const trial = next++;
         const trialDir = join(work.path, `trial-${trial}`);
         await cp(template, trialDir, { recursive: true });
-        const delayMs = killDelay(seededRandom(options.seed, trial), windowMs, focusMs);
-        const outcome = await killDuring(options.scenario, trialDir, delayMs);
-
+        const plan = planKill(seededRandom(options.seed, trial), windowMs, focusMs, scenario.focusStep);
+        const outcome = await killDuring(options.scenario, trialDir, plan);
         let failure = outcome.error;
-        if (failure === undefined) {
-          failure = await verifyTrial(options, trial, trialDir);
-        }
+        let where = `${describePlan(plan)} during ${outcome.completed ? '(finished)' : outcome.lastStep}`;
 
         if (outcome.completed) summary.completed++;
-        else summary.killsPerStep[outcome.lastStep] = (summary.killsPerStep[outcome.lastStep] ?? 0) + 1;
-        if (failure !== undefined) summary.failures.push({ trial, delayMs, lastStep: outcome.lastStep, message: failure });
-        options.log?.(`trial ${trial}: kill at ${delayMs.toFixed(2)} ms during ${outcome.completed ? '(finished)' : outcome.lastStep}: ${failure ?? 'ok'}`);
+        else countKill(summary, outcome.lastStep);
+
+        // Every third trial restarts the work on the crashed flash and kills it again, mostly while open()
+        // recovers, because recovery must itself survive a power loss.
+        if (failure === undefined && !outcome.completed && trial % 3 === 2) {
+          const secondPlan: KillPlan = { anchor: 'ready', delayMs: seededRandom(options.seed ^ 0x5bd1e995, trial) * focusMs * 1.5 };
+          const second = await killDuring(options.scenario, trialDir, secondPlan);
+          failure = second.error;
+          if (!second.completed) countKill(summary, `${second.lastStep} (second kill)`);
+          where += `, then ${describePlan(secondPlan)} during ${second.completed ? '(finished)' : second.lastStep}`;
+        }
+
+        if (failure === undefined) failure = await verifyTrial(options, trial, trialDir);
+        if (failure !== undefined) summary.failures.push({ trial, kill: where, message: failure });
+        options.log?.(`trial ${trial}: kill ${where}: ${failure ?? 'ok'}`);
         await rm(trialDir, { recursive: true, force: true });
       }
     };
@@ -89,6 +100,11 @@ export async function runPowerLossTrials(options: PowerLossOptions): Promise<Pow
   } finally {
     await work.remove();
   }
+}
+
+function countKill(summary: PowerLossSummary, step: string): void {
+  summary.kills++;
+  summary.killsPerStep[step] = (summary.killsPerStep[step] ?? 0) + 1;
 }
 
 async function verifyTrial(options: PowerLossOptions, trial: number, trialDir: string): Promise<string | undefined> {
@@ -117,17 +133,27 @@ interface KillOutcome {
   error: string | undefined;
 }
 
-/** Starts the child on `trialDir` and kills it `delayMs` after it reports ready. */
-async function killDuring(scenario: string, trialDir: string, delayMs: number): Promise<KillOutcome> {
+/** When to kill: `delayMs` after the child reports ready, or after it announces the given step. */
+interface KillPlan {
+  anchor: 'ready' | string;
+  delayMs: number;
+}
+
+function describePlan(plan: KillPlan): string {
+  return `${plan.delayMs.toFixed(2)} ms after ${plan.anchor === 'ready' ? 'ready' : `step ${plan.anchor}`}`;
+}
+
+/** Starts the child on `trialDir` and kills it as the plan says. */
+async function killDuring(scenario: string, trialDir: string, plan: KillPlan): Promise<KillOutcome> {
   const child = spawn(process.execPath, [CHILD_SCRIPT, scenario, trialDir], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   let lastStep = 'start';
   let done = false;
   let stderr = '';
   let buffered = '';
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
+  let markAnchor: () => void = () => undefined;
+  const anchorReached = new Promise<void>((resolve) => {
+    markAnchor = resolve;
   });
 
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -139,14 +165,14 @@ async function killDuring(scenario: string, trialDir: string, delayMs: number): 
     while ((newline = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, newline);
       buffered = buffered.slice(newline + 1);
-      if (line === 'ready') markReady();
-      else if (line === 'done') done = true;
-      else if (line.startsWith('step ')) lastStep = line.slice(5);
+      if (line === 'done') done = true;
+      if (line.startsWith('step ')) lastStep = line.slice(5);
+      if (line === plan.anchor || line === `step ${plan.anchor}`) markAnchor();
     }
   });
 
-  await Promise.race([ready, exited]);
-  await sleepPrecisely(delayMs);
+  await Promise.race([anchorReached, exited]);
+  await sleepPrecisely(plan.delayMs);
   child.kill('SIGKILL');
   const [code, signal] = await exited;
 
@@ -156,12 +182,13 @@ async function killDuring(scenario: string, trialDir: string, delayMs: number): 
 }
 
 /**
- * Maps a uniform number to a kill delay: one kill in four lands anywhere in the window (opening the flash
- * included), three in four after the focus step has started, where the writes are.
+ * Maps a uniform number to a kill: one kill in four lands anywhere in the window (opening the flash included),
+ * three in four after the focus step starts, where the writes are. Anchoring those to the step's own line keeps
+ * them on the writes even when a loaded machine makes opening the flash slower than it was at calibration.
  */
-function killDelay(uniform: number, windowMs: number, focusMs: number): number {
-  if (uniform < 0.25) return (uniform / 0.25) * windowMs;
-  return focusMs + ((uniform - 0.25) / 0.75) * (windowMs - focusMs);
+function planKill(uniform: number, windowMs: number, focusMs: number, focusStep: string): KillPlan {
+  if (uniform < 0.25) return { anchor: 'ready', delayMs: (uniform / 0.25) * windowMs };
+  return { anchor: focusStep, delayMs: ((uniform - 0.25) / 0.75) * (windowMs - focusMs) };
 }
 
 /**
