@@ -20,6 +20,8 @@ const CHILD_SCRIPT = join(REPO_ROOT, 'dist/test/flash/powerloss-child.js');
 export interface PowerLossOptions {
   scenario: string;
   trials: number;
+  /** Runs further trials, up to three per kill asked for, until this many kills have landed. */
+  minKills?: number;
   seed: number;
   /** Trials run side by side. */
   concurrency?: number;
@@ -37,6 +39,7 @@ export interface TrialFailure {
 }
 
 export interface PowerLossSummary {
+  /** Trials run: the number asked for, or more when minKills needed them. */
   trials: number;
   /** Kills that landed before the child finished, second kills included. */
   kills: number;
@@ -57,21 +60,25 @@ export async function runPowerLossTrials(options: PowerLossOptions): Promise<Pow
   if (!scenario) throw new Error(`unknown power-loss scenario ${options.scenario}; known: ${Object.keys(SCENARIOS).join(', ')}`);
 
   const work = await makeTempDir('snmp-upgrade-powerloss-');
+  let next = 0;
   try {
     const template = join(work.path, 'template');
     await mkdir(template);
     await scenario.prepareTemplate(template);
 
-    const { windowMs, focusMs } = await calibrateWindow(options.scenario, template, join(work.path, 'calibration'));
-    const summary: PowerLossSummary = { trials: options.trials, kills: 0, windowMs, focusMs, completed: 0, killsPerStep: {}, failures: [] };
+    const timing = await calibrate(options.scenario, template, join(work.path, 'calibration'));
+    const summary: PowerLossSummary = { trials: 0, kills: 0, windowMs: timing.windowMs, focusMs: timing.focusMs, completed: 0, killsPerStep: {}, failures: [] };
+    const minKills = options.minKills ?? 0;
+    const maxTrials = Math.max(options.trials, 3 * minKills);
+    const wantsMore = () => next < options.trials || (summary.kills < minKills && next < maxTrials);
 
-    let next = 0;
     const worker = async () => {
-      while (next < options.trials) {
+      while (wantsMore()) {
         const trial = next++;
+        summary.trials++;
         const trialDir = join(work.path, `trial-${trial}`);
         await cp(template, trialDir, { recursive: true });
-        const plan = planKill(seededRandom(options.seed, trial), windowMs, focusMs, scenario.focusStep);
+        const plan = planKill(seededRandom(options.seed, trial), timing, scenario.focusStep);
         const outcome = await killDuring(options.scenario, trialDir, plan);
         let failure = outcome.error;
         let where = `${describePlan(plan)} during ${outcome.completed ? '(finished)' : outcome.lastStep}`;
@@ -82,7 +89,7 @@ export async function runPowerLossTrials(options: PowerLossOptions): Promise<Pow
         // Every third trial restarts the work on the crashed flash and kills it again, mostly while open()
         // recovers, because recovery must itself survive a power loss.
         if (failure === undefined && !outcome.completed && trial % 3 === 2) {
-          const secondPlan: KillPlan = { anchor: 'ready', delayMs: seededRandom(options.seed ^ 0x5bd1e995, trial) * focusMs * 1.5 };
+          const secondPlan: KillPlan = { anchor: 'ready', delayMs: seededRandom(options.seed ^ 0x5bd1e995, trial) * timing.focusMs * 1.5 };
           const second = await killDuring(options.scenario, trialDir, secondPlan);
           failure = second.error;
           if (!second.completed) countKill(summary, `${second.lastStep} (second kill)`);
@@ -182,44 +189,55 @@ async function killDuring(scenario: string, trialDir: string, plan: KillPlan): P
 }
 
 /**
- * Maps a uniform number to a kill: one kill in four lands anywhere in the window (opening the flash included),
+ * Maps a uniform number to a kill: one kill in four lands anywhere in a run (opening the flash included),
  * three in four after the focus step starts, where the writes are. Anchoring those to the step's own line keeps
  * them on the writes even when a loaded machine makes opening the flash slower than it was at calibration.
  */
-function planKill(uniform: number, windowMs: number, focusMs: number, focusStep: string): KillPlan {
-  if (uniform < 0.25) return { anchor: 'ready', delayMs: (uniform / 0.25) * windowMs };
-  return { anchor: focusStep, delayMs: ((uniform - 0.25) / 0.75) * (windowMs - focusMs) };
+function planKill(uniform: number, timing: RunTiming, focusStep: string): KillPlan {
+  if (uniform < 0.25) return { anchor: 'ready', delayMs: (uniform / 0.25) * timing.windowMs };
+  return { anchor: focusStep, delayMs: ((uniform - 0.25) / 0.75) * timing.afterFocusMs };
 }
 
-/**
- * Measures unkilled runs from the child's ready line: the median time to its done line with a 10 % margin, and
- * the median time at which the scenario's focus step starts.
- */
-async function calibrateWindow(scenario: string, template: string, calibrationDir: string): Promise<{ windowMs: number; focusMs: number }> {
+/** Medians of unkilled runs, with a 10 % margin on the two windows. */
+interface RunTiming {
+  /** From the child's ready line to its done line. */
+  windowMs: number;
+  /** From the ready line to the focus step's line. */
+  focusMs: number;
+  /** From the focus step's line to the done line. */
+  afterFocusMs: number;
+}
+
+/** Times five unkilled runs of the scenario; medians keep one run slowed by other load from skewing the window. */
+async function calibrate(scenario: string, template: string, calibrationDir: string): Promise<RunTiming> {
   const focusStep = `step ${SCENARIOS[scenario]!.focusStep}\n`;
-  const durations: number[] = [];
-  const focusTimes: number[] = [];
-  for (let run = 0; run < 3; run++) {
+  const runs: Array<{ ready: number; focus: number; done: number }> = [];
+  for (let run = 0; run < 5; run++) {
     await cp(template, calibrationDir, { recursive: true });
     const child = spawn(process.execPath, [CHILD_SCRIPT, scenario, calibrationDir], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = once(child, 'exit');
-    let start = 0;
-    let focus = 0;
-    let end = 0;
+    const times = { ready: 0, focus: 0, done: 0 };
     child.stdout!.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
-      if (text.startsWith('ready')) start = performance.now();
-      if (focus === 0 && text.includes(focusStep)) focus = performance.now();
-      if (text.includes('done\n')) end = performance.now();
+      const now = performance.now();
+      if (text.startsWith('ready')) times.ready = now;
+      if (times.focus === 0 && text.includes(focusStep)) times.focus = now;
+      if (text.includes('done\n')) times.done = now;
     });
     const [code] = (await exited) as [number | null];
-    if (code !== 0 || end === 0) throw new Error(`power-loss scenario ${scenario} failed without a kill (status ${code})`);
-    durations.push(end - start);
-    focusTimes.push((focus || start) - start);
+    if (code !== 0 || times.done === 0 || times.focus === 0) {
+      throw new Error(`power-loss scenario ${scenario} failed without a kill (status ${code}) or never announced step ${SCENARIOS[scenario]!.focusStep}`);
+    }
+    runs.push(times);
     await rm(calibrationDir, { recursive: true, force: true });
   }
-  const median = (values: number[]) => values.sort((a, b) => a - b)[1]!;
-  return { windowMs: median(durations) * 1.1, focusMs: median(focusTimes) };
+
+  const median = (values: number[]) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+  return {
+    windowMs: median(runs.map((run) => run.done - run.ready)) * 1.1,
+    focusMs: median(runs.map((run) => run.focus - run.ready)),
+    afterFocusMs: median(runs.map((run) => run.done - run.focus)) * 1.1,
+  };
 }
 
 /** Sleeps with sub-millisecond precision: a timer for the bulk, then a short spin, since timers round to 1 ms. */
