@@ -41,7 +41,7 @@ export async function acquireLock(path: string): Promise<FlashLock> {
     if (holderText === undefined) continue;
     const holder = parseLockRecord(holderText);
     if (holder && (await isHolderAlive(path, holder))) {
-      throw new BusyError(`flash is busy: process ${holder.pid} holds ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
+      throw new BusyError(`flash is busy: process ${holder.pid} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
     }
 
     await removeStaleLock(path, holderText);
@@ -51,7 +51,7 @@ export async function acquireLock(path: string): Promise<FlashLock> {
 
 /**
  * Creates the lock file with its full content in one step: a temporary file is linked to the lock name, and
- * link(2) fails when the name exists. A reader therefore never sees a half-written lock file.
+ * link(2) fails when the name exists. A reader therefore never reads a half-written lock file.
  */
 async function createExclusively(path: string, content: string): Promise<boolean> {
   const tempPath = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -84,7 +84,7 @@ async function removeStaleLock(path: string, staleText: string): Promise<void> {
   if (movedText !== staleText) {
     // A live process took the lock between our read and our rename: give it back. link(2) does not replace a
     // lock a third process may have made meanwhile.
-    // NOTE: in that three-process race the second live holder's lock is lost; it needs three processes to
+    // NOTE: in that three-process race the second live holder's lock is lost. It needs three processes to
     // start on one flash within microseconds of a dead holder's lock being found.
     await link(privatePath, path).catch(() => undefined);
   }
@@ -124,8 +124,8 @@ async function isHolderAlive(path: string, holder: LockRecord): Promise<boolean>
 }
 
 /**
- * Returns the temporary files (`.lock.PID.*.tmp`) that lock takers which no longer run left in `dir`; a
- * process killed while taking or breaking the lock leaves one. Files of live processes are in use and kept.
+ * Returns the temporary lock files (`.lock.PID.*.tmp`) in `dir` whose process has exited. A process killed
+ * while taking or breaking the lock leaves one. Files of live processes are in use, so they are not returned.
  */
 export async function findLeftoverLockFiles(dir: string): Promise<string[]> {
   const leftovers: string[] = [];

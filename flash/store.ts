@@ -156,7 +156,7 @@ export class FlashStore {
     }
   }
 
-  /** What recovery did when this store was opened. */
+  /** Record of the changes recovery made when this store was opened. */
   get recovery(): RecoveryReport {
     return structuredClone(this.recoveryReport);
   }
@@ -165,13 +165,18 @@ export class FlashStore {
     return structuredClone(this.current);
   }
 
-  /** The record of an image; ImageNotFoundError when there is none, InvalidArgumentError for a bad name. */
+  /** Re-reads nvram.json, for a long-lived store whose flash another process (`flash reload`) may have changed. */
+  async refresh(): Promise<void> {
+    this.current = await readNvram(this.layout);
+  }
+
+  /** Returns the record of an image. Throws ImageNotFoundError when there is none, InvalidArgumentError for a bad name. */
   image(name: string): ImageRecord {
     validateIdentifier('image name', name);
     const record = this.current.images.find((image) => image.name === name);
     if (!record) {
       const names = this.current.images.map((image) => image.name).join(', ');
-      throw new ImageNotFoundError(`image ${name} not found on flash ${this.dir}; it holds: ${names || 'no images'}`);
+      throw new ImageNotFoundError(`image ${name} not found on flash ${this.dir}; images on it: ${names || 'none'}`);
     }
     return { ...record };
   }
@@ -191,7 +196,7 @@ export class FlashStore {
     return Math.min(flashFree, await hostFreeBytes(this.dir));
   }
 
-  /** Where the upgrade engine downloads the patch or writes the new image before installImage. */
+  /** Returns the path where the upgrade engine downloads the patch, or writes the new image before installImage. */
   stagingPath(kind: StagingKind): string {
     return this.layout.stagingPath(kind);
   }
@@ -300,7 +305,7 @@ export class FlashStore {
     });
   }
 
-  /** Removes a spare image; the running and the boot image are refused (InvalidArgumentError). */
+  /** Removes a spare image; the running and the boot image are rejected with InvalidArgumentError. */
   async removeImage(name: string): Promise<void> {
     validateIdentifier('image name', name);
     await this.mutate(async (state) => {
@@ -333,7 +338,7 @@ export class FlashStore {
    * that has exited is taken over.
    */
   async lock(): Promise<{ release(): Promise<void> }> {
-    if (this.heldLock) throw new BusyError(`flash ${this.dir} is busy: this store already holds its lock`);
+    if (this.heldLock) throw new BusyError(`flash ${this.dir} is busy: this store has already taken its lock; release it first`);
     const lock = await acquireLock(this.layout.lockPath);
     this.heldLock = lock;
 
@@ -354,8 +359,8 @@ export class FlashStore {
   }
 
   /**
-   * Simulated reboot: the boot image becomes the running image. The boot image is hashed first, as a verifying
-   * boot loader would; when it fails, the boot variable is set back to an image that verifies, the running image
+   * Simulates a reboot: the boot image becomes the running image. The boot image is hashed first, as a verifying
+   * boot loader would. When it fails, the boot variable is set back to an image that verifies, the running image
    * stays, and TargetDigestMismatchError is thrown.
    */
   async reload(): Promise<void> {
@@ -372,7 +377,7 @@ export class FlashStore {
       await ensureBootable(this.layout, next, []);
       await this.persist(next);
       throw new TargetDigestMismatchError(
-        `reload refused: boot image ${failed} ${problem}; the boot variable now names ${next.bootImage} and ${next.runningImage} keeps running`,
+        `reload rejected: boot image ${failed} ${problem}; the boot variable now names ${next.bootImage} and ${next.runningImage} keeps running`,
       );
     });
   }
@@ -421,18 +426,18 @@ function initialSettings(options: FlashInitOptions): FlashSettings {
 }
 
 /**
- * Refuses a directory that already holds a flash or anything else; the leftovers of an init interrupted before
- * it wrote nvram.json (images/, staging/, temporary files) are cleared so init can be run again.
+ * Rejects a directory that already contains a flash or any other file. The leftovers of an init interrupted
+ * before it wrote nvram.json (images/, staging/, temporary files) are removed, so init can be run again.
  */
 async function clearForInit(layout: FlashLayout): Promise<void> {
   const entries = await readdir(layout.dir);
   if (entries.includes(NVRAM_FILE)) {
-    throw new InvalidArgumentError(`${layout.dir} already holds a flash; use another directory, or remove it first`);
+    throw new InvalidArgumentError(`${layout.dir} already contains a flash; use another directory, or remove it first`);
   }
   const leftovers = new Set(['images', 'staging']);
   const foreign = entries.filter((entry) => !leftovers.has(entry) && !entry.startsWith(`${NVRAM_FILE}.`) && !entry.startsWith(LOCK_FILE));
   if (foreign.length > 0) {
-    throw new InvalidArgumentError(`flash directory ${layout.dir} is not empty (it holds ${foreign.slice(0, 5).join(', ')}); use an empty or new directory`);
+    throw new InvalidArgumentError(`flash directory ${layout.dir} is not empty (it contains ${foreign.slice(0, 5).join(', ')}); use an empty or new directory`);
   }
 
   for (const entry of entries) {

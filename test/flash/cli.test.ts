@@ -124,7 +124,7 @@ describe('flash CLI', () => {
 
     const again = await runProgram(initArgs({ image: 'other.bin' }));
     expect(again.status).to.equal(1);
-    expect(again.stderr).to.include('already holds a flash');
+    expect(again.stderr).to.include('already contains a flash');
     expect(again.stderr).to.include('(cause: invalidArgument)');
     expect(await readFile(join(flashDir, 'nvram.json'), 'utf8')).to.equal(before);
   });

@@ -1,7 +1,7 @@
 /**
- * Scenarios for the power-loss harness. A scenario's run() is what the child process does until it is killed;
- * verifyAndRetry() runs in the harness after the kill, checks what survived and then finishes the work.
- * Add a scenario by adding an entry to SCENARIOS; the child and the harness look it up by name.
+ * Scenarios for the power-loss harness. A scenario's run() is the work the child process does until it is
+ * killed. Its verifyAndRetry() runs in the harness after the kill, checks what survived and then finishes the
+ * work. The child and the harness look a scenario up by name in SCENARIOS.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';

@@ -150,7 +150,7 @@ function describePlan(plan: KillPlan): string {
   return `${plan.delayMs.toFixed(2)} ms after ${plan.anchor === 'ready' ? 'ready' : `step ${plan.anchor}`}`;
 }
 
-/** Starts the child on `trialDir` and kills it as the plan says. */
+/** Starts the child on `trialDir` and kills it at the planned moment. */
 async function killDuring(scenario: string, trialDir: string, plan: KillPlan): Promise<KillOutcome> {
   const child = spawn(process.execPath, [CHILD_SCRIPT, scenario, trialDir], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -249,7 +249,7 @@ async function sleepPrecisely(delayMs: number): Promise<void> {
   }
 }
 
-/** A uniform number in [0, 1) from the run's seed and the trial number (SplitMix32-style mixing). */
+/** Returns a uniform number in [0, 1) derived from the run's seed and the trial number (SplitMix32-style mixing). */
 export function seededRandom(seed: number, trial: number): number {
   let state = (Math.imul(seed >>> 0, 0x9e3779b1) + Math.imul(trial + 1, 0x85ebca6b)) >>> 0;
   state = Math.imul(state ^ (state >>> 16), 0x7feb352d) >>> 0;
