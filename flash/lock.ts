@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 
 import { BusyError } from '../errors/index.js';
+import { asFlashWriteError } from './io.js';
 
 export const LOCK_FILE = '.lock';
 
@@ -27,6 +28,14 @@ const heldInThisProcess = new Set<string>();
  * no longer runs is taken over.
  */
 export async function acquireLock(path: string): Promise<FlashLock> {
+  try {
+    return await takeLock(path);
+  } catch (error) {
+    throw asFlashWriteError(error, `taking the flash lock ${path}`);
+  }
+}
+
+async function takeLock(path: string): Promise<FlashLock> {
   const own: LockRecord = { pid: process.pid, processStart: await processStartTime(process.pid), token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() };
   const content = `${JSON.stringify(own)}\n`;
 

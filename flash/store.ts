@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 
 import {
   BusyError,
+  FlashWriteError,
   ImageNotFoundError,
   InsufficientFlashError,
   InvalidArgumentError,
@@ -84,10 +85,11 @@ export class FlashStore {
       );
     }
 
-    await mkdir(layout.dir, { recursive: true }).catch((error: unknown) => {
+    const createdDir = await mkdir(layout.dir, { recursive: true }).catch((error: unknown) => {
       throw new InvalidArgumentError(`cannot create flash directory ${layout.dir}: ${(error as Error).message}`, { cause: error });
     });
     const lock = await acquireLock(layout.lockPath);
+    let initialized = false;
     try {
       await clearForInit(layout);
       await mkdir(layout.imagesDir, { recursive: true });
@@ -118,8 +120,10 @@ export class FlashStore {
       // nvram.json is written last: until it exists the directory is not a flash, and init can be run again.
       await writeFileAtomic(io, layout.nvramPath, Buffer.from(serializeNvram(state)));
       await syncDirectory(dirname(layout.dir));
+      initialized = true;
     } finally {
       await lock.release();
+      if (!initialized) await removeFailedInit(layout, createdDir);
     }
     return FlashStore.open(dir, openOptions);
   }
@@ -134,11 +138,13 @@ export class FlashStore {
     const io = options.io ?? DEFAULT_FLASH_IO;
     let state = await readNvram(layout);
 
+    // A busy flash is another process's work in progress; a flash that cannot be written (read-only media)
+    // can still be shown. Either way nothing is changed.
     let lock: FlashLock;
     try {
       lock = await acquireLock(layout.lockPath);
     } catch (error) {
-      if (!(error instanceof BusyError)) throw error;
+      if (!(error instanceof BusyError || error instanceof FlashWriteError)) throw error;
       return new FlashStore(layout, io, state, { ran: false, actions: [`recovery skipped: ${error.message}`], bootFallback: undefined });
     }
 
@@ -151,6 +157,8 @@ export class FlashStore {
         await writeFileAtomic(io, layout.nvramPath, Buffer.from(serializeNvram(recovered.state)));
       }
       return new FlashStore(layout, io, recovered.state, recovered.report);
+    } catch (error) {
+      throw asFlashWriteError(error, `recovering flash ${layout.dir}`);
     } finally {
       await lock.release();
     }
@@ -388,6 +396,9 @@ export class FlashStore {
     try {
       this.current = await readNvram(this.layout);
       return await change(this.current);
+    } catch (error) {
+      // A file system failure without its own cause code (EIO, EROFS, ENOSPC on a rename) is a flash write error.
+      throw asFlashWriteError(error, `changing flash ${this.dir}`);
     } finally {
       await temporaryLock?.release();
     }
@@ -444,6 +455,21 @@ async function clearForInit(layout: FlashLayout): Promise<void> {
     if (entry.startsWith(LOCK_FILE)) continue;
     await rm(join(layout.dir, entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * Leaves the file system as it was before a failed init: the directories init created (`createdDir` is the
+ * topmost, from mkdir -p) are removed, and an existing directory is emptied of what init wrote.
+ */
+async function removeFailedInit(layout: FlashLayout, createdDir: string | undefined): Promise<void> {
+  if (createdDir !== undefined) {
+    await rm(createdDir, { recursive: true, force: true });
+    return;
+  }
+  const entries: string[] = await readdir(layout.dir).catch(() => []);
+  if (entries.includes(NVRAM_FILE)) return;
+  await rm(layout.imagesDir, { recursive: true, force: true });
+  await rm(layout.stagingDir, { recursive: true, force: true });
 }
 
 async function copyInto(fromFile: string, writer: StagingWriter): Promise<{ sha256: string }> {

@@ -109,6 +109,23 @@ describe('FlashStore', function () {
       expect(existsSync(dir)).to.equal(false);
     });
 
+    it('removes what a failed init wrote', async () => {
+      const record = await writeImageFile(join(work.path, 'a.bin'), 'a.bin', '1', 200_000);
+      const dir = join(work.path, 'flash');
+      const io: FlashIo = {
+        async write() {
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        },
+      };
+
+      const error = await rejection(
+        FlashStore.init(dir, { capacityBytes: 1024 * 1024, platform: PLATFORM, imageName: record.name, version: '1', fromFile: join(work.path, 'a.bin'), trustedKeys: ['ab'.repeat(32)] }, { io }),
+        FlashWriteError,
+      );
+      expect(error.message).to.include('ENOSPC');
+      expect(existsSync(dir)).to.equal(false);
+    });
+
     it('rejects a directory that is not a flash', async () => {
       const error = await rejection(FlashStore.open(work.path), InvalidArgumentError);
       expect(error.message).to.include('nvram.json not found');
