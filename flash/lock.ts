@@ -61,6 +61,7 @@ async function takeLock(path: string): Promise<FlashLock> {
 /**
  * Creates the lock file with its full content in one step: a temporary file is linked to the lock name, and
  * link(2) fails when the name exists. A reader therefore never reads a half-written lock file.
+ * NOTE: file systems without hard links (FAT, some network mounts) make this fail with flashWriteError.
  */
 async function createExclusively(path: string, content: string): Promise<boolean> {
   const tempPath = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
