@@ -49,7 +49,7 @@ export async function syncDirectory(path: string): Promise<void> {
 }
 
 /**
- * Replaces `path` with `data` so that after a power loss the file holds either the old or the new content:
+ * Replaces `path` with `data` so that after a power loss the file has either the old or the new content:
  * write a temporary file beside it, fsync it, rename it over `path`, fsync the folder.
  */
 export async function writeFileAtomic(io: FlashIo, path: string, data: Uint8Array): Promise<void> {

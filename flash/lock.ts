@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 
 import { BusyError } from '../errors/index.js';
+import { asFlashWriteError } from './io.js';
 
 export const LOCK_FILE = '.lock';
 
@@ -27,6 +28,14 @@ const heldInThisProcess = new Set<string>();
  * no longer runs is taken over.
  */
 export async function acquireLock(path: string): Promise<FlashLock> {
+  try {
+    return await takeLock(path);
+  } catch (error) {
+    throw asFlashWriteError(error, `taking the flash lock ${path}`);
+  }
+}
+
+async function takeLock(path: string): Promise<FlashLock> {
   const own: LockRecord = { pid: process.pid, processStart: await processStartTime(process.pid), token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() };
   const content = `${JSON.stringify(own)}\n`;
 
@@ -41,7 +50,7 @@ export async function acquireLock(path: string): Promise<FlashLock> {
     if (holderText === undefined) continue;
     const holder = parseLockRecord(holderText);
     if (holder && (await isHolderAlive(path, holder))) {
-      throw new BusyError(`flash is busy: process ${holder.pid} holds ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
+      throw new BusyError(`flash is busy: process ${holder.pid} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
     }
 
     await removeStaleLock(path, holderText);
@@ -51,7 +60,8 @@ export async function acquireLock(path: string): Promise<FlashLock> {
 
 /**
  * Creates the lock file with its full content in one step: a temporary file is linked to the lock name, and
- * link(2) fails when the name exists. A reader therefore never sees a half-written lock file.
+ * link(2) fails when the name exists. A reader therefore never reads a half-written lock file.
+ * NOTE: file systems without hard links (FAT, some network mounts) make this fail with flashWriteError.
  */
 async function createExclusively(path: string, content: string): Promise<boolean> {
   const tempPath = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -72,7 +82,7 @@ async function createExclusively(path: string, content: string): Promise<boolean
  * renamed to a private name (only one process can win that rename), then checked to still be the stale one.
  */
 async function removeStaleLock(path: string, staleText: string): Promise<void> {
-  const privatePath = `${path}.stale.${process.pid}.tmp`;
+  const privatePath = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await rename(path, privatePath);
   } catch (error) {
@@ -84,7 +94,7 @@ async function removeStaleLock(path: string, staleText: string): Promise<void> {
   if (movedText !== staleText) {
     // A live process took the lock between our read and our rename: give it back. link(2) does not replace a
     // lock a third process may have made meanwhile.
-    // NOTE: in that three-process race the second live holder's lock is lost; it needs three processes to
+    // NOTE: in that three-process race the second live holder's lock is lost. It needs three processes to
     // start on one flash within microseconds of a dead holder's lock being found.
     await link(privatePath, path).catch(() => undefined);
   }
@@ -116,17 +126,35 @@ function parseLockRecord(text: string): LockRecord | undefined {
 
 async function isHolderAlive(path: string, holder: LockRecord): Promise<boolean> {
   if (holder.pid === process.pid) return heldInThisProcess.has(path);
-
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user, so it is alive.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  if (!isProcessAlive(holder.pid)) return false;
 
   if (holder.processStart === undefined) return true;
   const start = await processStartTime(holder.pid);
   return start === undefined || start === holder.processStart;
+}
+
+/**
+ * Returns the temporary lock files (`.lock.PID.*.tmp`) in `dir` whose process has exited. A process killed
+ * while taking or breaking the lock leaves one. Files of live processes are in use, so they are not returned.
+ */
+export async function findLeftoverLockFiles(dir: string): Promise<string[]> {
+  const leftovers: string[] = [];
+  for (const entry of await readdir(dir)) {
+    const match = /^\.lock\.(?:stale\.)?([0-9]+)\..*tmp$/.exec(entry);
+    if (match && !isProcessAlive(Number(match[1]))) leftovers.push(entry);
+  }
+  return leftovers;
+}
+
+function isProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user, so it is alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Start time of a process (field 22 of /proc/PID/stat), or undefined where /proc is not available. */

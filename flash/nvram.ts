@@ -11,7 +11,7 @@ export interface ImageRecord {
 }
 
 export interface FlashSettings {
-  /** Where patches are fetched from; the upgrade engine appends the patch file name. Empty until set. */
+  /** URL prefix patches are fetched from; the upgrade engine appends the patch file name. Empty until set. */
   urlPrefix: string;
   /** Image to upgrade from; empty means the running image. */
   flashImage: string;

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { hashFile, syncDirectory, TEMP_SUFFIX } from './io.js';
 import type { FlashLayout } from './layout.js';
 import { NVRAM_FILE, type FlashState, type ImageRecord } from './nvram.js';
-import { LOCK_FILE } from './lock.js';
+import { findLeftoverLockFiles } from './lock.js';
 
-/** What recovery found and changed when a flash was opened. */
+/** Record of the changes recovery made when a flash was opened. */
 export interface RecoveryReport {
   /** False when a live process held the flash lock, so recovery left everything to that process. */
   ran: boolean;
@@ -32,12 +32,12 @@ export async function recoverFlash(layout: FlashLayout, original: FlashState): P
     actions.push(`removed staging/${entry} (${size} bytes) left by an interrupted install`);
   }
 
-  // A power loss between writing a temporary NVRAM copy and renaming it leaves the copy; the rename never
+  // A power loss between writing a temporary NVRAM copy and renaming it leaves the copy. The rename never
   // happened, so the old nvram.json is the current one.
+  const lockLeftovers = await findLeftoverLockFiles(layout.dir);
   for (const entry of await readdir(layout.dir)) {
     const isNvramTemp = entry.startsWith(`${NVRAM_FILE}.`) && entry.endsWith(TEMP_SUFFIX);
-    const isStaleLock = entry.startsWith(`${LOCK_FILE}.stale.`);
-    if (isNvramTemp || isStaleLock) {
+    if (isNvramTemp || lockLeftovers.includes(entry)) {
       await rm(join(layout.dir, entry), { force: true });
       actions.push(`removed ${entry} left by an interrupted write`);
     }
@@ -64,8 +64,8 @@ async function dropMissingImages(layout: FlashLayout, state: FlashState, actions
 
     const problem = size === undefined ? 'its file is missing' : `its file is ${size} bytes, the record says ${record.size}`;
     if (record.name === state.runningImage) {
-      // The running image's record describes what booted, which stays true; an upgrade from it will fail its
-      // source check, which is the right outcome for a damaged image.
+      // The running image's record still describes what booted. An upgrade from the damaged file fails its
+      // source check, which is the right outcome.
       kept.push(record);
       actions.push(`running image ${record.name}: ${problem}; record kept, the image cannot be upgraded from`);
       continue;
@@ -78,7 +78,7 @@ async function dropMissingImages(layout: FlashLayout, state: FlashState, actions
 
 /**
  * Removes image files without a record. An install renames the staged image into images/ and then records it,
- * so a power loss between the two leaves such a file; its version is unknown, so it cannot be adopted.
+ * so a power loss between the two leaves such a file. Its version is unknown, so it cannot be adopted.
  */
 async function removeUnrecordedFiles(layout: FlashLayout, state: FlashState, actions: string[]): Promise<void> {
   const recorded = new Set(state.images.map((image) => image.name));
@@ -91,7 +91,7 @@ async function removeUnrecordedFiles(layout: FlashLayout, state: FlashState, act
 
 /**
  * Makes the boot variable name an image whose bytes hash to its record. When the boot image fails, the running
- * image is tried next, then the other images from the newest; the first that verifies is set to boot.
+ * image is tried next and then the other images from the newest. The first that verifies is set to boot.
  */
 export async function ensureBootable(layout: FlashLayout, state: FlashState, actions: string[]): Promise<RecoveryReport['bootFallback']> {
   const bootProblem = await checkImage(layout, state, state.bootImage);
@@ -109,7 +109,7 @@ export async function ensureBootable(layout: FlashLayout, state: FlashState, act
   }
 
   // NOTE: reached only when every image on the flash fails its digest check, which a power loss during an
-  // install cannot cause; the boot variable is left as it was and the operator must reinstall an image.
+  // install cannot cause. The boot variable is left as it was, and the operator must reinstall an image.
   actions.push(`boot image ${state.bootImage} ${bootProblem}, and no other image on the flash verifies; boot variable left unchanged`);
   return undefined;
 }

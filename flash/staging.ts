@@ -5,9 +5,9 @@ import { FlashWriteError } from '../errors/index.js';
 import { asFlashWriteError, writeFully, type FlashIo } from './io.js';
 
 /**
- * Sequential writer of a staging file that behaves like a write to a real flash: it fails with FlashWriteError
- * once the flash's free bytes are used up, as a full file system fails with ENOSPC, and a failed or aborted
- * write removes the partial file so the flash keeps no half image.
+ * Sequential writer of a staging file that behaves like a write to a real flash. It fails with FlashWriteError
+ * once the flash's free bytes are used up, as a full file system fails with ENOSPC. A failed or aborted write
+ * removes the partial file, so the flash keeps no half image.
  */
 export class StagingWriter {
   private written = 0;

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 
 import {
   BusyError,
+  FlashWriteError,
   ImageNotFoundError,
   InsufficientFlashError,
   InvalidArgumentError,
@@ -84,10 +85,11 @@ export class FlashStore {
       );
     }
 
-    await mkdir(layout.dir, { recursive: true }).catch((error: unknown) => {
+    const createdDir = await mkdir(layout.dir, { recursive: true }).catch((error: unknown) => {
       throw new InvalidArgumentError(`cannot create flash directory ${layout.dir}: ${(error as Error).message}`, { cause: error });
     });
     const lock = await acquireLock(layout.lockPath);
+    let initialized = false;
     try {
       await clearForInit(layout);
       await mkdir(layout.imagesDir, { recursive: true });
@@ -118,8 +120,10 @@ export class FlashStore {
       // nvram.json is written last: until it exists the directory is not a flash, and init can be run again.
       await writeFileAtomic(io, layout.nvramPath, Buffer.from(serializeNvram(state)));
       await syncDirectory(dirname(layout.dir));
+      initialized = true;
     } finally {
       await lock.release();
+      if (!initialized) await removeFailedInit(layout, createdDir);
     }
     return FlashStore.open(dir, openOptions);
   }
@@ -134,11 +138,13 @@ export class FlashStore {
     const io = options.io ?? DEFAULT_FLASH_IO;
     let state = await readNvram(layout);
 
+    // A busy flash is another process's work in progress; a flash that cannot be written (read-only media)
+    // can still be shown. Either way nothing is changed.
     let lock: FlashLock;
     try {
       lock = await acquireLock(layout.lockPath);
     } catch (error) {
-      if (!(error instanceof BusyError)) throw error;
+      if (!(error instanceof BusyError || error instanceof FlashWriteError)) throw error;
       return new FlashStore(layout, io, state, { ran: false, actions: [`recovery skipped: ${error.message}`], bootFallback: undefined });
     }
 
@@ -151,12 +157,14 @@ export class FlashStore {
         await writeFileAtomic(io, layout.nvramPath, Buffer.from(serializeNvram(recovered.state)));
       }
       return new FlashStore(layout, io, recovered.state, recovered.report);
+    } catch (error) {
+      throw asFlashWriteError(error, `recovering flash ${layout.dir}`);
     } finally {
       await lock.release();
     }
   }
 
-  /** What recovery did when this store was opened. */
+  /** Record of the changes recovery made when this store was opened. */
   get recovery(): RecoveryReport {
     return structuredClone(this.recoveryReport);
   }
@@ -165,13 +173,18 @@ export class FlashStore {
     return structuredClone(this.current);
   }
 
-  /** The record of an image; ImageNotFoundError when there is none, InvalidArgumentError for a bad name. */
+  /** Re-reads nvram.json, for a long-lived store whose flash another process (`flash reload`) may have changed. */
+  async refresh(): Promise<void> {
+    this.current = await readNvram(this.layout);
+  }
+
+  /** Returns the record of an image. Throws ImageNotFoundError when there is none, InvalidArgumentError for a bad name. */
   image(name: string): ImageRecord {
     validateIdentifier('image name', name);
     const record = this.current.images.find((image) => image.name === name);
     if (!record) {
       const names = this.current.images.map((image) => image.name).join(', ');
-      throw new ImageNotFoundError(`image ${name} not found on flash ${this.dir}; it holds: ${names || 'no images'}`);
+      throw new ImageNotFoundError(`image ${name} not found on flash ${this.dir}; images on it: ${names || 'none'}`);
     }
     return { ...record };
   }
@@ -191,7 +204,7 @@ export class FlashStore {
     return Math.min(flashFree, await hostFreeBytes(this.dir));
   }
 
-  /** Where the upgrade engine downloads the patch or writes the new image before installImage. */
+  /** Returns the path where the upgrade engine downloads the patch, or writes the new image before installImage. */
   stagingPath(kind: StagingKind): string {
     return this.layout.stagingPath(kind);
   }
@@ -300,7 +313,7 @@ export class FlashStore {
     });
   }
 
-  /** Removes a spare image; the running and the boot image are refused (InvalidArgumentError). */
+  /** Removes a spare image; the running and the boot image are rejected with InvalidArgumentError. */
   async removeImage(name: string): Promise<void> {
     validateIdentifier('image name', name);
     await this.mutate(async (state) => {
@@ -333,7 +346,7 @@ export class FlashStore {
    * that has exited is taken over.
    */
   async lock(): Promise<{ release(): Promise<void> }> {
-    if (this.heldLock) throw new BusyError(`flash ${this.dir} is busy: this store already holds its lock`);
+    if (this.heldLock) throw new BusyError(`flash ${this.dir} is busy: this store has already taken its lock; release it first`);
     const lock = await acquireLock(this.layout.lockPath);
     this.heldLock = lock;
 
@@ -354,8 +367,8 @@ export class FlashStore {
   }
 
   /**
-   * Simulated reboot: the boot image becomes the running image. The boot image is hashed first, as a verifying
-   * boot loader would; when it fails, the boot variable is set back to an image that verifies, the running image
+   * Simulates a reboot: the boot image becomes the running image. The boot image is hashed first, as a verifying
+   * boot loader would. When it fails, the boot variable is set back to an image that verifies, the running image
    * stays, and TargetDigestMismatchError is thrown.
    */
   async reload(): Promise<void> {
@@ -372,7 +385,7 @@ export class FlashStore {
       await ensureBootable(this.layout, next, []);
       await this.persist(next);
       throw new TargetDigestMismatchError(
-        `reload refused: boot image ${failed} ${problem}; the boot variable now names ${next.bootImage} and ${next.runningImage} keeps running`,
+        `reload rejected: boot image ${failed} ${problem}; the boot variable now names ${next.bootImage} and ${next.runningImage} keeps running`,
       );
     });
   }
@@ -383,6 +396,9 @@ export class FlashStore {
     try {
       this.current = await readNvram(this.layout);
       return await change(this.current);
+    } catch (error) {
+      // A file system failure without its own cause code (EIO, EROFS, ENOSPC on a rename) is a flash write error.
+      throw asFlashWriteError(error, `changing flash ${this.dir}`);
     } finally {
       await temporaryLock?.release();
     }
@@ -421,24 +437,39 @@ function initialSettings(options: FlashInitOptions): FlashSettings {
 }
 
 /**
- * Refuses a directory that already holds a flash or anything else; the leftovers of an init interrupted before
- * it wrote nvram.json (images/, staging/, temporary files) are cleared so init can be run again.
+ * Rejects a directory that already contains a flash or any other file. The leftovers of an init interrupted
+ * before it wrote nvram.json (images/, staging/, temporary files) are removed, so init can be run again.
  */
 async function clearForInit(layout: FlashLayout): Promise<void> {
   const entries = await readdir(layout.dir);
   if (entries.includes(NVRAM_FILE)) {
-    throw new InvalidArgumentError(`${layout.dir} already holds a flash; use another directory, or remove it first`);
+    throw new InvalidArgumentError(`${layout.dir} already contains a flash; use another directory, or remove it first`);
   }
   const leftovers = new Set(['images', 'staging']);
   const foreign = entries.filter((entry) => !leftovers.has(entry) && !entry.startsWith(`${NVRAM_FILE}.`) && !entry.startsWith(LOCK_FILE));
   if (foreign.length > 0) {
-    throw new InvalidArgumentError(`flash directory ${layout.dir} is not empty (it holds ${foreign.slice(0, 5).join(', ')}); use an empty or new directory`);
+    throw new InvalidArgumentError(`flash directory ${layout.dir} is not empty (it contains ${foreign.slice(0, 5).join(', ')}); use an empty or new directory`);
   }
 
   for (const entry of entries) {
     if (entry.startsWith(LOCK_FILE)) continue;
     await rm(join(layout.dir, entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * Leaves the file system as it was before a failed init: the directories init created (`createdDir` is the
+ * topmost, from mkdir -p) are removed, and an existing directory is emptied of what init wrote.
+ */
+async function removeFailedInit(layout: FlashLayout, createdDir: string | undefined): Promise<void> {
+  if (createdDir !== undefined) {
+    await rm(createdDir, { recursive: true, force: true });
+    return;
+  }
+  const entries: string[] = await readdir(layout.dir).catch(() => []);
+  if (entries.includes(NVRAM_FILE)) return;
+  await rm(layout.imagesDir, { recursive: true, force: true });
+  await rm(layout.stagingDir, { recursive: true, force: true });
 }
 
 async function copyInto(fromFile: string, writer: StagingWriter): Promise<{ sha256: string }> {

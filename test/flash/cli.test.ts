@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { expect } from 'chai';
 
 import { FlashStore } from '../../flash/index.js';
 import { FIRMWARE_DIR, makeTempDir, runProgram } from '../support/index.js';
-import { makeVendorKey, stageImage } from './fixtures.js';
+import { makeVendorKey, stageImage, startLockHolder } from './fixtures.js';
 
 const OLD_IMAGE = join(FIRMWARE_DIR, 'rpi4-recovery-2026-05-17.bin');
 const OLD_IMAGE_BYTES = 100_140;
@@ -124,9 +125,24 @@ describe('flash CLI', () => {
 
     const again = await runProgram(initArgs({ image: 'other.bin' }));
     expect(again.status).to.equal(1);
-    expect(again.stderr).to.include('already holds a flash');
+    expect(again.stderr).to.include('already contains a flash');
     expect(again.stderr).to.include('(cause: invalidArgument)');
     expect(await readFile(join(flashDir, 'nvram.json'), 'utf8')).to.equal(before);
+  });
+
+  it('reload rejects a busy flash', async () => {
+    expect((await runProgram(initArgs())).status).to.equal(0);
+    const holder = await startLockHolder(flashDir);
+    try {
+      const reload = await runProgram(['flash', 'reload', '--flash', flashDir]);
+
+      expect(reload.status).to.equal(1);
+      expect(reload.stderr).to.include(`process ${holder.pid} has held`);
+      expect(reload.stderr).to.include('(cause: busy)');
+    } finally {
+      holder.kill('SIGKILL');
+      await once(holder, 'exit');
+    }
   });
 
   it('show rejects a directory without a flash', async () => {

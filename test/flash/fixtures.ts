@@ -1,9 +1,12 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { FlashStore, type FlashOpenOptions, type ImageRecord } from '../../flash/index.js';
 import { generateKeyPair, writeKeyPair } from '../../verifier/index.js';
+import { REPO_ROOT } from '../support/index.js';
 
 export const PLATFORM = 'testbox';
 
@@ -51,4 +54,18 @@ export async function stageImage(store: FlashStore, name: string, version: strin
   }
   await writer.finish();
   return { name, platform: store.state().platform, version, size, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Starts a process that opens the flash, takes its lock and keeps it until killed. */
+export async function startLockHolder(dir: string): Promise<ChildProcess> {
+  const flashModule = join(REPO_ROOT, 'dist/flash/index.js');
+  const script = `const { FlashStore } = await import(${JSON.stringify(flashModule)});
+const store = await FlashStore.open(${JSON.stringify(dir)});
+await store.lock();
+process.stdout.write('locked\\n');
+setInterval(() => undefined, 60000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  if (line.toString() !== 'locked\n') throw new Error(`lock holder wrote ${JSON.stringify(line.toString())}, expected "locked"`);
+  return child;
 }

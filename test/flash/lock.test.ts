@@ -7,22 +7,8 @@ import { expect } from 'chai';
 
 import { BusyError } from '../../errors/index.js';
 import { FlashStore } from '../../flash/index.js';
-import { makeTempDir, REPO_ROOT } from '../support/index.js';
-import { makeFlash } from './fixtures.js';
-
-/** Starts a process that opens the flash, takes its lock and keeps it until killed. */
-async function startLockHolder(dir: string): Promise<ChildProcess> {
-  const flashModule = join(REPO_ROOT, 'dist/flash/index.js');
-  const script = `const { FlashStore } = await import(${JSON.stringify(flashModule)});
-const store = await FlashStore.open(${JSON.stringify(dir)});
-await store.lock();
-process.stdout.write('locked\\n');
-setInterval(() => undefined, 60000);`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  expect(line.toString()).to.equal('locked\n');
-  return child;
-}
+import { makeTempDir } from '../support/index.js';
+import { makeFlash, startLockHolder } from './fixtures.js';
 
 /** Returns the pid of a process that has already exited. */
 async function deadPid(): Promise<number> {

@@ -83,7 +83,7 @@ describe('FlashStore', function () {
       expect(await hashFile(store.imagePath(running.name))).to.deep.equal({ size: running.size, sha256: running.sha256 });
     });
 
-    it('rejects a directory that already holds a flash', async () => {
+    it('rejects a directory that already contains a flash', async () => {
       const { dir, trustedKey } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
       const before = await readFile(join(dir, 'nvram.json'), 'utf8');
 
@@ -91,7 +91,7 @@ describe('FlashStore', function () {
         FlashStore.init(dir, { capacityBytes: 1024 * 1024, platform: PLATFORM, imageName: 'x.bin', version: '2', fromFile: join(work.path, 'a.bin'), trustedKeys: [trustedKey] }),
         InvalidArgumentError,
       );
-      expect(error.message).to.include('already holds a flash');
+      expect(error.message).to.include('already contains a flash');
       expect(await readFile(join(dir, 'nvram.json'), 'utf8')).to.equal(before);
     });
 
@@ -106,6 +106,23 @@ describe('FlashStore', function () {
       expect(error.code).to.equal('insufficientFlash');
       expect(error.message).to.include('4,097 bytes');
       expect(error.message).to.include('4,096 bytes');
+      expect(existsSync(dir)).to.equal(false);
+    });
+
+    it('removes what a failed init wrote', async () => {
+      const record = await writeImageFile(join(work.path, 'a.bin'), 'a.bin', '1', 200_000);
+      const dir = join(work.path, 'flash');
+      const io: FlashIo = {
+        async write() {
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        },
+      };
+
+      const error = await rejection(
+        FlashStore.init(dir, { capacityBytes: 1024 * 1024, platform: PLATFORM, imageName: record.name, version: '1', fromFile: join(work.path, 'a.bin'), trustedKeys: ['ab'.repeat(32)] }, { io }),
+        FlashWriteError,
+      );
+      expect(error.message).to.include('ENOSPC');
       expect(existsSync(dir)).to.equal(false);
     });
 
@@ -246,7 +263,7 @@ describe('FlashStore', function () {
   });
 
   describe('write failures', () => {
-    /** A write call that fails with ENOSPC once `limit` bytes have been written through it. */
+    /** Returns a write call that fails with ENOSPC once `limit` bytes have been written through it while armed. */
     function failingIo(limit: number): FlashIo & { armed: boolean } {
       let written = 0;
       return {
@@ -336,7 +353,7 @@ describe('FlashStore', function () {
       await writeFile(join(dir, 'images', 'b.bin'), Buffer.alloc(1000));
 
       const error = await rejection(store.reload(), TargetDigestMismatchError);
-      expect(error.message).to.include('reload refused');
+      expect(error.message).to.include('reload rejected');
       expect(store.state().runningImage).to.equal(running.name);
       expect(store.state().bootImage).to.equal(running.name);
     });
@@ -380,6 +397,16 @@ describe('FlashStore', function () {
         threshold: 2,
         securityCounter: 2n ** 63n,
       });
+    });
+
+    it('reaches another store after refresh', async () => {
+      const { store, dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+      const other = await FlashStore.open(dir);
+
+      await store.updateSettings({ securityCounter: 3n });
+      expect(other.state().settings.securityCounter).to.equal(0n);
+      await other.refresh();
+      expect(other.state().settings.securityCounter).to.equal(3n);
     });
 
     const invalid: Array<[string, object, string]> = [
