@@ -227,6 +227,11 @@ async function upgradeSteps(
 
   const targetName = installedImageName(state.platform, header.targetVersion);
   if (await alreadyAtTarget(store, header)) {
+    // A power loss between the boot switch and storing the counter leaves the target set to boot with the old
+    // counter; storing it here completes that install, so the rollback floor always follows the boot image.
+    if (request.action === 'upgrade' && header.securityCounter > settings.securityCounter) {
+      await store.updateSettings({ securityCounter: header.securityCounter });
+    }
     await store.cleanStaging();
     reporter.describe({ failReason: `already at target: ${store.state().bootImage} (${header.targetVersion}) is set to boot` });
     return 'alreadyAtTarget';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 
 import { FlashStore, hashFile, type ImageRecord } from '../../flash/index.js';
 import { generateKeyPair } from '../../verifier/index.js';
+import { upgradeScenario } from '../upgrade/powerloss-upgrade.js';
 
 export interface PowerLossScenario {
   /** The step where the interesting writes begin; the harness aims most kills at or after it. */
@@ -165,4 +166,5 @@ function sha256Of(bytes: Uint8Array): string {
 
 export const SCENARIOS: Record<string, PowerLossScenario> = {
   install: installScenario,
+  upgrade: upgradeScenario,
 };

@@ -91,6 +91,17 @@ describe('upgrade engine', function () {
     expect(await snapshotFlash(bench.flashDir)).to.deep.equal(before);
   });
 
+  it('stores the counter when already at target', async () => {
+    // The state a power loss leaves between the boot switch and storing the counter.
+    await publishPatch(bench, { from: 0, to: 1, sourceVersion: '1.0', counter: 5n });
+    expect((await upgrade(bench)).outcome.result).to.equal('installed');
+    await (await FlashStore.open(bench.flashDir)).updateSettings({ securityCounter: 0n });
+
+    const { outcome } = await upgrade(bench);
+    expect(outcome.result).to.equal('alreadyAtTarget');
+    expect((await FlashStore.open(bench.flashDir)).state().settings.securityCounter).to.equal(5n);
+  });
+
   it('check runs every test and writes nothing', async () => {
     await publishPatch(bench, { from: 0, to: 1, sourceVersion: '1.0', counter: 5n });
     const before = await snapshotFlash(bench.flashDir);
