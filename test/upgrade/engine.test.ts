@@ -94,8 +94,16 @@ describe('upgrade engine', function () {
   it('stores the counter when already at target', async () => {
     // The state a power loss leaves between the boot switch and storing the counter.
     await publishPatch(bench, { from: 0, to: 1, sourceVersion: '1.0', counter: 5n });
-    expect((await upgrade(bench)).outcome.result).to.equal('installed');
-    await (await FlashStore.open(bench.flashDir)).updateSettings({ securityCounter: 0n });
+    const store = await FlashStore.open(bench.flashDir);
+    const lock = await store.lock();
+    const writer = await store.createStagingWriter('image');
+    await writer.write(bench.images[1]!);
+    await writer.finish();
+    const target = bench.images[1]!;
+    await store.installImage(writer.path, { name: 'rtr-9000_1.1.bin', platform: 'rtr-9000', version: '1.1', size: target.length, sha256: sha256(target) });
+    await store.setBootImage('rtr-9000_1.1.bin');
+    await lock.release();
+    expect(store.state().settings.securityCounter).to.equal(0n);
 
     const { outcome } = await upgrade(bench);
     expect(outcome.result).to.equal('alreadyAtTarget');
