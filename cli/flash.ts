@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 
 import { formatBytes } from '../errors/index.js';
 import { FlashStore, parseSize, type FlashState } from '../flash/index.js';
@@ -29,7 +29,7 @@ const initCommand: CommandModule<object, InitArguments> = {
       .option('version', { type: 'string', demandOption: true, describe: 'Version of the first image' })
       .option('from', { type: 'string', demandOption: true, describe: 'File whose bytes become the first image' })
       .option('trust-key', { type: 'string', array: true, demandOption: true, describe: 'Vendor public key file (.pub) to trust; repeat for more keys' })
-      .option('threshold', { type: 'number', describe: 'Number of distinct trusted keys that must sign a patch (default 1)' }) as unknown as Argv<InitArguments>,
+      .option('threshold', { type: 'number', describe: 'Number of distinct trusted keys that must sign a patch (default 1)' }),
   handler: async (args) => {
     const capacityBytes = parseSize(args.size);
     const trustedKeys: string[] = [];
@@ -69,7 +69,7 @@ const showCommand: CommandModule<object, ShowArguments> = {
   builder: (yargs) =>
     yargs
       .option('flash', { type: 'string', demandOption: true, describe: 'Directory that holds the flash' })
-      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object instead of text' }) as unknown as Argv<ShowArguments>,
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object instead of text' }),
   handler: async (args) => {
     const store = await FlashStore.open(args.flash);
     reportRecovery(store);
@@ -92,7 +92,7 @@ const reloadCommand: CommandModule<object, ReloadArguments> = {
   command: 'reload',
   describe: 'Simulate a reboot: the boot image, once its digest is checked, becomes the running image',
   builder: (yargs) =>
-    yargs.option('flash', { type: 'string', demandOption: true, describe: 'Directory that holds the flash' }) as unknown as Argv<ReloadArguments>,
+    yargs.option('flash', { type: 'string', demandOption: true, describe: 'Directory that holds the flash' }),
   handler: async (args) => {
     const store = await FlashStore.open(args.flash);
     reportRecovery(store);
@@ -110,9 +110,9 @@ export const flashCommand: CommandModule = {
   describe: 'Device side: create, show and reload a flash kept in a directory',
   builder: (yargs) =>
     yargs
-      .command(initCommand as unknown as CommandModule)
-      .command(showCommand as unknown as CommandModule)
-      .command(reloadCommand as unknown as CommandModule)
+      .command(initCommand)
+      .command(showCommand)
+      .command(reloadCommand)
       .demandCommand(1, 'a flash command is required: init, show or reload'),
   handler: () => undefined,
 };

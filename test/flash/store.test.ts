@@ -131,6 +131,27 @@ describe('FlashStore', function () {
       expect(error.message).to.include('nvram.json not found');
     });
 
+    it('rejects an NVRAM image name that leaves images/', async () => {
+      const { dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+      const nvram = JSON.parse(await readFile(join(dir, 'nvram.json'), 'utf8')) as { images: Array<{ name: string }> };
+      nvram.images[0]!.name = '../../etc/passwd';
+      await writeFile(join(dir, 'nvram.json'), JSON.stringify(nvram));
+
+      const error = await rejection(FlashStore.open(dir), InvalidArgumentError);
+      expect(error.message).to.include('invalid flash NVRAM');
+      expect(error.message).to.include('../../etc/passwd');
+    });
+
+    it('rejects an NVRAM security counter that is not decimal', async () => {
+      const { dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+      const nvram = JSON.parse(await readFile(join(dir, 'nvram.json'), 'utf8')) as { settings: { securityCounter: unknown } };
+      nvram.settings.securityCounter = 5;
+      await writeFile(join(dir, 'nvram.json'), JSON.stringify(nvram));
+
+      const error = await rejection(FlashStore.open(dir), InvalidArgumentError);
+      expect(error.message).to.include('settings.securityCounter: expected a string, got 5');
+    });
+
     it('rejects a threshold above the number of keys', async () => {
       await writeImageFile(join(work.path, 'a.bin'), 'a.bin', '1', 10);
       const error = await rejection(
@@ -330,6 +351,16 @@ describe('FlashStore', function () {
       const reopened = await FlashStore.open(dir);
       expect(reopened.state().images.map((image) => image.name)).to.deep.equal(['a.bin']);
       expect(reopened.recovery.actions.join('\n')).to.include('dropped image b.bin');
+    });
+
+    it('keeps the record of a missing running image', async () => {
+      const { dir, running } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+      await rm(join(dir, 'images', running.name));
+
+      const reopened = await FlashStore.open(dir);
+      expect(reopened.state().runningImage).to.equal(running.name);
+      expect(reopened.image(running.name)).to.deep.equal(running);
+      expect(reopened.recovery.actions.join('\n')).to.include(`running image ${running.name}: its file is missing`);
     });
 
     it('boots the running image when the boot image is corrupt', async () => {
