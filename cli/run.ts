@@ -29,7 +29,6 @@ export const EXIT_USAGE = 2;
  * cause code are printed as one line, `snmp-upgrade: <message> (cause: <code>)`, on standard error.
  */
 export async function runCli(args: string[]): Promise<number> {
-  let usageError: string | undefined;
   const parser = yargs(args)
     .scriptName('snmp-upgrade')
     .command(COMMANDS)
@@ -39,23 +38,25 @@ export async function runCli(args: string[]): Promise<number> {
     .version()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((message, error) => {
-      if (error) throw error;
-      usageError = message;
+      // Throwing stops yargs before the handler runs, so a command with an unknown or missing option changes nothing.
+      throw error ?? new UsageError(message);
     });
 
   try {
     await parser.parseAsync();
   } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`snmp-upgrade: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
     if (error instanceof UpgradeError) {
       process.stderr.write(`snmp-upgrade: ${error.message} (cause: ${error.code})\n`);
-      return typeof process.exitCode === 'number' && process.exitCode > 1 ? process.exitCode : EXIT_FAILURE;
+      return EXIT_FAILURE;
     }
     throw error;
   }
-
-  if (usageError !== undefined) {
-    process.stderr.write(`snmp-upgrade: ${usageError}\n`);
-    return EXIT_USAGE;
-  }
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
+
+/** A command line yargs rejected: an unknown option, a missing one or a bad value. */
+class UsageError extends Error {}

@@ -1,0 +1,40 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { FIRMWARE_DIR, makeTempDir, runProgram } from '../support/index.js';
+
+describe('command line usage', function () {
+  this.timeout(30_000);
+
+  it('rejects an unknown option before acting', async () => {
+    const dir = await makeTempDir();
+    try {
+      await runProgram(['keygen', '--out', join(dir.path, 'k')]);
+      const flash = join(dir.path, 'flash');
+      const result = await runProgram([
+        'flash', 'init', '--flash', flash, '--size', '16M', '--platform', 'p', '--image', 'a.bin', '--version', '1',
+        '--from', join(FIRMWARE_DIR, 'rpi4-recovery-2026-05-17.bin'), '--trust-key', join(dir.path, 'k.pub'), '--bogus',
+      ]);
+      expect(result.status).to.equal(2);
+      expect(result.stderr).to.equal('snmp-upgrade: Unknown argument: bogus\n');
+      expect(existsSync(flash)).to.equal(false);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('asks for a command when given none', async () => {
+    const result = await runProgram([]);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.match(/a command is required/);
+  });
+
+  it('lists every role in its help', async () => {
+    const result = await runProgram(['--help']);
+    expect(result.status).to.equal(0);
+    for (const command of ['keygen', 'patch', 'flash', 'upgrade', 'agent', 'serve', 'manager', 'demo']) {
+      expect(result.stdout).to.match(new RegExp(`snmp-upgrade ${command}`));
+    }
+  });
+});
