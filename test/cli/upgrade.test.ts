@@ -33,6 +33,15 @@ describe('upgrade command', function () {
   });
   after(async () => dir.remove());
 
+  it('check passes and writes nothing', async () => {
+    const before = await runProgram(['flash', 'show', '--flash', flash, '--json']);
+    const checked = await runProgram(['upgrade', 'iwlwifi-cc-a0.ucode', prefix, '--flash', flash, '--check']);
+    expect(checked.status, checked.stderr).to.equal(0);
+    expect(checked.stdout).to.match(/^check passed: iwlwifi-cc-a0_67\.patch \(67 -> 68\) is signed, matches the image and fits on flash/);
+    const after = await runProgram(['flash', 'show', '--flash', flash, '--json']);
+    expect(after.stdout).to.equal(before.stdout);
+  });
+
   it('upgrades the real pair over file:', async () => {
     const upgraded = await runProgram(['upgrade', 'iwlwifi-cc-a0.ucode', prefix, '--flash', flash]);
     expect(upgraded.status, upgraded.stderr).to.equal(0);
