@@ -30,6 +30,7 @@ export class FlashDevice extends EventEmitter implements Device {
   }
 
   async inventory(): Promise<DeviceInventory> {
+    await this.refresh();
     const state = this.store.state();
     const running = state.images.find((record) => record.name === state.runningImage);
     const boot = state.images.find((record) => record.name === state.bootImage);
@@ -47,6 +48,7 @@ export class FlashDevice extends EventEmitter implements Device {
   }
 
   async settings(): Promise<DeviceSettings> {
+    await this.refresh();
     const { settings } = this.store.state();
     return { urlPrefix: settings.urlPrefix, flashImage: settings.flashImage };
   }
@@ -99,9 +101,12 @@ export class FlashDevice extends EventEmitter implements Device {
   }
 
   private async run(action: UpgradeAction, signal: AbortSignal): Promise<UpgradeOutcome> {
+    // Set before the first await, so that status() right after start() already shows the operation.
+    this.current = { ...idleStatus(), action, phase: 'fetching', startTime: new Date() };
+    await this.refresh();
     const { settings, runningImage, platform } = this.store.state();
     const image = settings.flashImage || runningImage;
-    this.current = { ...idleStatus(), action, phase: 'fetching', startTime: new Date(), ...this.describeSource(image, platform) };
+    this.current = { ...this.current, ...this.describeSource(image, platform) };
     this.emit('started', this.status());
 
     let outcome: UpgradeOutcome;
@@ -136,6 +141,15 @@ export class FlashDevice extends EventEmitter implements Device {
     }
     this.emit('finished', outcome);
     return outcome;
+  }
+
+  /**
+   * Re-reads the NVRAM while no operation of this device runs, because the `upgrade` and `flash` commands may
+   * change the flash under a long-running agent. A failed read keeps the last state; the next operation reports it.
+   */
+  private async refresh(): Promise<void> {
+    if (this.running) return;
+    await this.store.refresh().catch(() => undefined);
   }
 
   /** Names the patch and source version for the started notification; empty when the image is not on flash. */
