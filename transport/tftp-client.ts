@@ -30,10 +30,12 @@ import {
   type Packet,
 } from './tftp-packets.js';
 
-// NOTE: this client is written on node:dgram rather than with the `tftp` package (0.1.2). That package's reader
-// guesses whether block 0 or 1 follows 65,535 (its own comment says it ignores the rollover option), never sorts
-// a window that arrived out of order (the check reads a misspelled `_windowsSize`), and compares the RFC 2349
-// timeout in seconds with its own in milliseconds, so lossy links and files over 32 MB at blksize 512 fail.
+// NOTE: this client and the server are written on node:dgram rather than with the `tftp` package (0.1.2), read
+// in node_modules/tftp/lib/protocol. Its reader guesses whether block 0 or 1 follows 65,535 (its comment says it
+// ignores the rollover option), never sorts a window that arrived out of order (the check reads a misspelled
+// `_windowsSize`), and takes the server's RFC 2349 timeout, in seconds, as milliseconds. Its sender, after an ACK
+// inside the window, sends the unacknowledged blocks together with a full new window instead of resending from
+// the acknowledged block.
 
 /** 1,468 bytes of data plus the IP, UDP and TFTP headers fill a 1,500 byte Ethernet MTU without fragments. */
 export const DEFAULT_BLKSIZE = 1468;
@@ -160,7 +162,8 @@ class TftpReceiveSession {
     if (withOptions) {
       requested.blksize = String(this.settings.blksize);
       requested.tsize = '0';
-      requested.timeout = String(Math.min(255, Math.max(1, Math.ceil(this.settings.timeoutMs / 1000))));
+      // The RFC 2349 timeout option is not sent: it would set the server's resend timer to whole seconds, far
+      // slower than the server's own default on a lossy link, and this client's timer does not depend on it.
       if (this.settings.windowsize > 1) requested.windowsize = String(this.settings.windowsize);
     }
     const request = encodeRequest(OPCODE.RRQ, this.fileName, 'octet', requested);
