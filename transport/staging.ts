@@ -112,20 +112,29 @@ export class Transfer {
     this.throwIfStopped();
   }
 
-  /** Appends a piece of body to the staging file, refusing to go past maxBytes. */
-  async write(chunk: Buffer): Promise<void> {
-    if (!this.sizeAnnounced) await this.announceSize(undefined);
+  /**
+   * Appends a piece of body to the staging file, refusing to go past maxBytes. Returns a promise only when it
+   * has to wait (the size callback or a write to disk), so per-block callers can skip an await most of the time.
+   */
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (!this.sizeAnnounced) return this.announceSize(undefined).then(() => this.write(chunk));
 
-    if (this.bytesDone + chunk.length > this.options.maxBytes) {
+    this.assertRoomFor(chunk.length);
+
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.options.onProgress?.(this.bytesDone, this.announcedSize);
+    if (this.pendingBytes >= WRITE_BUFFER_BYTES) return this.flush();
+    return undefined;
+  }
+
+  /** Throws FileTooLargeError when `bytes` more would take the file past maxBytes. */
+  assertRoomFor(bytes: number): void {
+    if (this.bytesDone + bytes > this.options.maxBytes) {
       throw new FileTooLargeError(
         `${this.shownUrl} is too large: expected at most ${formatBytes(this.options.maxBytes)}, received more`,
       );
     }
-
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BUFFER_BYTES) await this.flush();
-    this.options.onProgress?.(this.bytesDone, this.announcedSize);
   }
 
   /** Empties the staging file, for a download that has to start over from the first byte. */

@@ -88,8 +88,7 @@ export async function fetchTftp(transfer: Transfer): Promise<void> {
     await session.run();
   } finally {
     queue.detach();
-    // Closing the socket cancels sends still queued in libuv, which would lose the final ACK or ERROR.
-    await session.flushed();
+    await queue.flushed();
     socket.close();
   }
 }
@@ -122,8 +121,7 @@ class TftpReceiveSession {
   /** The server's transfer ID (RFC 1350 section 4): the port its first reply came from. */
   private serverPort: number | undefined;
   private lastAck: Buffer = encodeAck(0);
-  /** Completion of the latest send; sends complete in order, so awaiting it flushes them all. */
-  private lastSend: Promise<void> = Promise.resolve();
+  private lastAckSentAt = 0;
   /** Ports of sessions given up after refused options; their late packets must not start the next session. */
   private readonly abandonedPorts = new Set<number>();
 
@@ -257,8 +255,10 @@ class TftpReceiveSession {
     let blocksSinceAck = 0;
     let retriesLeft = this.settings.retries;
     let answeredGap = false;
-    let answeredDuplicate = false;
     let wrapsToOne = false;
+    let lastProgressAt = Date.now();
+    // Past this long without a new block, the transfer has stalled even if the server keeps repeating old ones.
+    const stallMs = (this.settings.retries + 1) * this.settings.timeoutMs;
 
     const expectedWire = (): number => {
       const next = receivedBlocks + 1;
@@ -268,7 +268,7 @@ class TftpReceiveSession {
 
     let pending: Datagram | undefined = firstData;
     for (;;) {
-      const datagram = pending ?? (await this.queue.next(this.settings.timeoutMs, this.transfer.signal));
+      const datagram = pending ?? this.queue.take() ?? (await this.queue.next(this.settings.timeoutMs, this.transfer.signal));
       pending = undefined;
 
       if (!datagram) {
@@ -308,30 +308,44 @@ class TftpReceiveSession {
       }
 
       if (packet.block !== expected) {
+        if (Date.now() - lastProgressAt > stallMs) {
+          throw new TransferTimeoutError(
+            `${this.transfer.shownUrl} stalled: expected block ${receivedBlocks + 1}, got only other blocks for ${stallMs} ms (${formatBytes(this.transfer.bytesDone)} received)`,
+          );
+        }
+
         // Distance modulo 2^16 tells a block from the future (one before it was lost) from a repeated old one.
+        // A gap is answered at once, so the server resends from the last block received in order (RFC 7440).
+        // Repeated blocks mean our ACK was lost; they are answered at most every half timeout, because an ACK
+        // for each copy would make the server repeat each block again (Sorcerer's Apprentice Syndrome).
         const ahead = ((packet.block - expected) & 0xffff) < 0x8000;
-        if (ahead ? !answeredGap : !answeredDuplicate) {
+        const ackIsOld = Date.now() - this.lastAckSentAt >= this.settings.timeoutMs / 2;
+        if (ahead ? !answeredGap || ackIsOld : ackIsOld) {
           this.send(this.ackFor(lastWire));
           blocksSinceAck = 0;
         }
         if (ahead) answeredGap = true;
-        else answeredDuplicate = true;
         continue;
       }
 
-      if (packet.data.length > 0) await this.transfer.write(packet.data);
+      // A block past maxBytes must fail before it is acknowledged.
+      this.transfer.assertRoomFor(packet.data.length);
       receivedBlocks += 1;
       lastWire = packet.block;
       blocksSinceAck += 1;
       retriesLeft = this.settings.retries;
       answeredGap = false;
-      answeredDuplicate = false;
+      lastProgressAt = Date.now();
 
+      // The ACK goes out before the block is stored, so the server reads and sends the next window while this
+      // side writes; a failed write still ends the transfer with an ERROR to the server.
       const last = packet.data.length < blksize;
       if (last || blocksSinceAck >= windowsize) {
         this.send(this.ackFor(lastWire));
         blocksSinceAck = 0;
       }
+      const writing = packet.data.length > 0 ? this.transfer.write(packet.data) : undefined;
+      if (writing) await writing;
       if (last) break;
     }
 
@@ -367,11 +381,8 @@ class TftpReceiveSession {
 
   private send(packet: Buffer): void {
     if (this.serverPort === undefined) return;
-    this.lastSend = new Promise((resolve) => this.socket.send(packet, this.serverPort!, this.address, () => resolve()));
-  }
-
-  flushed(): Promise<void> {
-    return this.lastSend;
+    this.queue.send(packet, this.serverPort, this.address);
+    if (packet === this.lastAck) this.lastAckSentAt = Date.now();
   }
 
   private sendError(code: number, message: string): void {

@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
 import { AccessViolationError, FileNotFoundError, InvalidArgumentError } from '../errors/index.js';
-import { DatagramQueue } from './datagram-queue.js';
+import { DatagramQueue, type Datagram } from './datagram-queue.js';
 import type { TransferRecord } from './http-server.js';
 import { openServedFile, type ServedFile } from './served-file.js';
 import {
@@ -143,8 +143,6 @@ class SendSession {
   private file: ServedFile | undefined;
   private cache = Buffer.alloc(0);
   private cacheOffset = 0;
-  /** Completion of the latest send; sends complete in order, so awaiting it flushes them all. */
-  private lastSend: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly root: string,
@@ -262,12 +260,12 @@ class SendSession {
 
     while (acknowledged < totalBlocks) {
       while (nextToSend <= totalBlocks && nextToSend <= acknowledged + windowsize) {
-        const data = await this.block(nextToSend, blksize);
+        const data = this.cachedBlock(nextToSend, blksize) ?? (await this.readBlock(nextToSend, blksize));
         this.send(encodeData(nextToSend, data));
         nextToSend += 1;
       }
 
-      const packet = await this.nextFromClient(timeoutMs);
+      const packet = this.takeFromClient() ?? (await this.nextFromClient(timeoutMs));
       if (packet === 'timeout') {
         if (retriesLeft === 0) return `timed out: no ACK after ${this.limits.retries + 1} tries, block ${acknowledged + 1} unacknowledged`;
         retriesLeft -= 1;
@@ -298,15 +296,19 @@ class SendSession {
     return 'ok';
   }
 
-  /** Returns block `index` (1-based) of the file, reading ahead so most blocks come from memory. */
-  private async block(index: number, blksize: number): Promise<Buffer> {
+  /** Returns block `index` (1-based) of the file when it is in the read-ahead buffer, else undefined. */
+  private cachedBlock(index: number, blksize: number): Buffer | undefined {
+    const offset = (index - 1) * blksize;
+    const length = Math.max(0, Math.min(blksize, this.file!.size - offset));
+    if (offset < this.cacheOffset || offset + length > this.cacheOffset + this.cache.length) return undefined;
+    return this.cache.subarray(offset - this.cacheOffset, offset - this.cacheOffset + length);
+  }
+
+  /** Reads the file from block `index` on into the read-ahead buffer and returns that block. */
+  private async readBlock(index: number, blksize: number): Promise<Buffer> {
     const file = this.file!;
     const offset = (index - 1) * blksize;
     const length = Math.max(0, Math.min(blksize, file.size - offset));
-    if (offset >= this.cacheOffset && offset + length <= this.cacheOffset + this.cache.length) {
-      return this.cache.subarray(offset - this.cacheOffset, offset - this.cacheOffset + length);
-    }
-
     const readSize = Math.max(READ_AHEAD_BYTES - (READ_AHEAD_BYTES % blksize), blksize);
     const buffer = Buffer.allocUnsafe(Math.min(readSize, Math.max(0, file.size - offset)));
     let filled = 0;
@@ -320,7 +322,16 @@ class SendSession {
     return this.cache.subarray(0, Math.min(length, filled));
   }
 
-  /** Waits for the next packet from this client's transfer ID; others get ERROR 5 (RFC 1350 section 4). */
+  /** Returns a packet from this client that has already arrived, without waiting. */
+  private takeFromClient(): Packet | undefined {
+    for (let datagram = this.queue.take(); datagram; datagram = this.queue.take()) {
+      const packet = this.fromClient(datagram);
+      if (packet) return packet;
+    }
+    return undefined;
+  }
+
+  /** Waits for the next packet from this client's transfer ID. */
   private async nextFromClient(timeoutMs: number): Promise<Packet | 'timeout'> {
     const deadline = Date.now() + timeoutMs;
     for (let left = timeoutMs; left > 0; left = deadline - Date.now()) {
@@ -333,21 +344,28 @@ class SendSession {
       }
       if (!datagram) return 'timeout';
 
-      if (datagram.from.address !== this.client.address || datagram.from.port !== this.client.port) {
-        this.socket.send(encodeError(ERROR_CODE.unknownTransferId, 'unknown transfer ID'), datagram.from.port, datagram.from.address);
-        continue;
-      }
-      try {
-        return decodePacket(datagram.message);
-      } catch (error) {
-        if (!(error instanceof MalformedPacketError)) throw error;
-      }
+      const packet = this.fromClient(datagram);
+      if (packet) return packet;
     }
     return 'timeout';
   }
 
+  /** Decodes a datagram from this client; others get ERROR 5 (RFC 1350 section 4) and malformed ones are dropped. */
+  private fromClient(datagram: Datagram): Packet | undefined {
+    if (datagram.from.address !== this.client.address || datagram.from.port !== this.client.port) {
+      this.socket.send(encodeError(ERROR_CODE.unknownTransferId, 'unknown transfer ID'), datagram.from.port, datagram.from.address);
+      return undefined;
+    }
+    try {
+      return decodePacket(datagram.message);
+    } catch (error) {
+      if (error instanceof MalformedPacketError) return undefined;
+      throw error;
+    }
+  }
+
   private send(packet: Buffer): void {
-    this.lastSend = new Promise((resolve) => this.socket.send(packet, this.client.port, this.client.address, () => resolve()));
+    this.queue.send(packet, this.client.port, this.client.address);
   }
 
   private sendError(code: number, message: string): void {
@@ -357,8 +375,7 @@ class SendSession {
   private async finish(result: string): Promise<void> {
     this.queue.detach();
     await this.file?.handle.close().catch(() => undefined);
-    // Closing the socket cancels sends still queued in libuv, which would lose the final ERROR.
-    await this.lastSend;
+    await this.queue.flushed();
     this.socket.close();
     this.record({
       protocol: 'tftp',
