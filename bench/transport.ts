@@ -20,7 +20,7 @@ import { defaultFetcher } from '../transport/index.js';
 
 const run = promisify(execFile);
 const FILE_BYTES = 40 * 1024 * 1024;
-const RUNS = 3;
+const RUNS = 5;
 
 function findProgram(name: string, candidates: string[]): string {
   const found = [...candidates, ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, name))].find((path) => existsSync(path));
@@ -46,16 +46,11 @@ function freePort(kind: 'udp' | 'tcp'): Promise<number> {
   });
 }
 
-/** Runs `transfer` RUNS times and returns the median duration in milliseconds. */
-async function median(transfer: () => Promise<void>): Promise<number> {
-  const durations: number[] = [];
-  for (let i = 0; i < RUNS; i += 1) {
-    const started = process.hrtime.bigint();
-    await transfer();
-    durations.push(Number(process.hrtime.bigint() - started) / 1e6);
-  }
-  durations.sort((a, b) => a - b);
-  return durations[Math.floor(RUNS / 2)];
+/** Times one transfer in milliseconds. */
+async function timeOnce(transfer: () => Promise<void>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await transfer();
+  return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
 async function checkSize(path: string): Promise<void> {
@@ -102,45 +97,54 @@ async function main(): Promise<void> {
     await checkSize(out);
   };
 
-  const rows: Array<[string, string, number, string]> = [];
-  const measure = async (label: string, reference: string, transfer: () => Promise<void>) => {
-    const ms = await median(transfer);
-    rows.push([label, reference, ms, '']);
+  // Transfers run round-robin, RUNS rounds, so load from other processes that drifts during the run affects every
+  // row alike; each row reports its median.
+  const plan: Array<{ label: string; group: string; transfer: () => Promise<void>; durations: number[] }> = [];
+  const measure = (label: string, group: string, transfer: () => Promise<void>) => {
+    plan.push({ label, group, transfer, durations: [] });
   };
 
   try {
-    await measure('tftp-hpa client <- tftpd-hpa, blksize 512', 'ref512', hpaClient(hpaPort));
-    await measure('this client <- tftpd-hpa, blksize 512', 'ref512', ourClient(`tftp://127.0.0.1:${hpaPort}/image.bin`, 512));
-    await measure('tftp-hpa client <- this server, blksize 512', 'ref512', hpaClient(oursPort));
-    await measure('this client <- this server, blksize 512', 'ref512', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 512));
+    measure('tftp-hpa client <- tftpd-hpa, blksize 512', 'ref512', hpaClient(hpaPort));
+    measure('this client <- tftpd-hpa, blksize 512', 'ref512', ourClient(`tftp://127.0.0.1:${hpaPort}/image.bin`, 512));
+    measure('tftp-hpa client <- this server, blksize 512', 'ref512', hpaClient(oursPort));
+    measure('this client <- this server, blksize 512', 'ref512', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 512));
 
-    await measure('atftp client <- tftpd-hpa, blksize 1468', 'ref1468', atftpClient(hpaPort, 1468));
-    await measure('this client <- tftpd-hpa, blksize 1468', 'ref1468', ourClient(`tftp://127.0.0.1:${hpaPort}/image.bin`, 1468));
-    await measure('atftp client <- this server, blksize 1468', 'ref1468', atftpClient(oursPort, 1468));
-    await measure('this client <- this server, blksize 1468', 'ref1468', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 1468));
-    await measure('this client <- this server, blksize 1468 windowsize 16', 'ref1468', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 1468, 16));
+    measure('atftp client <- tftpd-hpa, blksize 1468', 'ref1468', atftpClient(hpaPort, 1468));
+    measure('this client <- tftpd-hpa, blksize 1468', 'ref1468', ourClient(`tftp://127.0.0.1:${hpaPort}/image.bin`, 1468));
+    measure('atftp client <- this server, blksize 1468', 'ref1468', atftpClient(oursPort, 1468));
+    measure('this client <- this server, blksize 1468', 'ref1468', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 1468));
+    measure('this client <- this server, blksize 1468 windowsize 16', 'ref1468', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 1468, 16));
 
     const httpUrl = `http://127.0.0.1:${oursHttpPort}/image.bin`;
-    await measure('curl <- this HTTP server', 'refhttp', async () => {
+    measure('curl <- this HTTP server', 'refhttp', async () => {
       await run(curl, ['-s', '-o', out, httpUrl]);
       await checkSize(out);
     });
-    await measure('this client <- this HTTP server', 'refhttp', ourClient(httpUrl));
+    measure('this client <- this HTTP server', 'refhttp', ourClient(httpUrl));
+
+    for (let round = 0; round < RUNS; round += 1) {
+      for (const entry of plan) entry.durations.push(await timeOnce(entry.transfer));
+    }
   } finally {
     hpa.kill('SIGTERM');
     ours.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   }
 
+  const rows = plan.map((entry) => {
+    const sorted = [...entry.durations].sort((a, b) => a - b);
+    return { label: entry.label, group: entry.group, ms: sorted[Math.floor(sorted.length / 2)] };
+  });
   const referenceMs = new Map<string, number>();
-  for (const row of rows) if (!referenceMs.has(row[1])) referenceMs.set(row[1], row[2]);
+  for (const row of rows) if (!referenceMs.has(row.group)) referenceMs.set(row.group, row.ms);
 
   const { stdout: hpaVersion } = await run(tftpHpa, ['-V']);
   console.log(`40 MiB over 127.0.0.1, median of ${RUNS} runs, Node ${process.version}, ${hpaVersion.trim().split('\n')[0]}`);
   console.log('');
-  console.log('| transfer | median ms | MB/s | ratio to first row of its group |');
+  console.log('| transfer | median ms | MB/s | throughput ratio to the first row of its group |');
   console.log('|---|---:|---:|---:|');
-  for (const [label, group, ms] of rows) {
+  for (const { label, group, ms } of rows) {
     const rate = FILE_BYTES / 1e6 / (ms / 1000);
     const ratio = referenceMs.get(group)! / ms;
     console.log(`| ${label} | ${ms.toFixed(0)} | ${rate.toFixed(1)} | ${ratio.toFixed(2)} |`);

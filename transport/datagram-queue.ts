@@ -14,7 +14,6 @@ export class DatagramQueue {
   private readonly queued: Datagram[] = [];
   private resolveWait: ((datagram: Datagram | undefined) => void) | undefined;
   private rejectWait: ((reason: unknown) => void) | undefined;
-  private signal: AbortSignal | undefined;
   private timeoutMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private pendingSends = 0;
@@ -27,17 +26,24 @@ export class DatagramQueue {
   private readonly onTimeout = () => this.settle(undefined);
   private readonly onAbort = () => {
     const reject = this.rejectWait;
-    const reason = this.signal?.reason;
     this.clearWait();
-    reject?.(reason);
+    reject?.(this.signal?.reason);
   };
   private readonly onSent = () => {
     this.pendingSends -= 1;
     if (this.pendingSends === 0) this.onSendsDone?.();
   };
 
-  constructor(private readonly socket: Socket) {
+  /**
+   * Listens on `socket`. Aborting `signal` rejects the wait in progress and every later one; the listener is
+   * added once here because adding and removing it for each block costs more than the rest of the wait.
+   */
+  constructor(
+    private readonly socket: Socket,
+    private readonly signal?: AbortSignal,
+  ) {
     socket.on('message', this.onMessage);
+    signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   /** Returns the next datagram that has already arrived, without waiting. */
@@ -46,10 +52,10 @@ export class DatagramQueue {
   }
 
   /** Resolves with the next datagram, or undefined when none arrives within `timeoutMs`; rejects on abort. */
-  next(timeoutMs: number, signal?: AbortSignal): Promise<Datagram | undefined> {
+  next(timeoutMs: number): Promise<Datagram | undefined> {
     const ready = this.queued.shift();
     if (ready) return Promise.resolve(ready);
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.signal?.aborted) return Promise.reject(this.signal.reason);
 
     return new Promise((resolve, reject) => {
       this.resolveWait = resolve;
@@ -63,8 +69,6 @@ export class DatagramQueue {
       } else {
         this.timer.refresh();
       }
-      this.signal = signal;
-      signal?.addEventListener('abort', this.onAbort, { once: true });
     });
   }
 
@@ -84,6 +88,7 @@ export class DatagramQueue {
 
   detach(): void {
     this.socket.off('message', this.onMessage);
+    this.signal?.removeEventListener('abort', this.onAbort);
     clearTimeout(this.timer);
     this.timer = undefined;
     this.settle(undefined);
@@ -97,8 +102,6 @@ export class DatagramQueue {
 
   private clearWait(): void {
     // The timer keeps running: the next wait re-arms it with refresh(), and a firing with no wait does nothing.
-    this.signal?.removeEventListener('abort', this.onAbort);
-    this.signal = undefined;
     this.resolveWait = undefined;
     this.rejectWait = undefined;
   }

@@ -146,11 +146,14 @@ export class Transfer {
     await file.truncate(0);
   }
 
-  /** Writes what is buffered and closes the staging file; returns the number of bytes in it. */
+  /**
+   * Writes what is buffered and closes the staging file; returns the number of bytes in it. There is no fsync:
+   * the staging file is checked against its signed digest before use and fetched again after a crash, and making
+   * the image durable is the flash store's job.
+   */
   async finish(): Promise<number> {
     await this.flush();
     const file = await this.openFile();
-    await file.sync();
     await file.close();
     this.file = undefined;
     return this.written;

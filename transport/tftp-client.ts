@@ -81,7 +81,7 @@ export async function fetchTftp(transfer: Transfer): Promise<void> {
 
   const server = await lookup(host);
   const socket = createSocket(server.family === 6 ? 'udp6' : 'udp4');
-  const queue = new DatagramQueue(socket);
+  const queue = new DatagramQueue(socket, transfer.signal);
   socket.on('error', () => undefined);
   const session = new TftpReceiveSession(transfer, socket, queue, server.address, port, fileName, settings);
   try {
@@ -172,7 +172,7 @@ class TftpReceiveSession {
       const deadline = Date.now() + this.settings.timeoutMs;
 
       for (let left = this.settings.timeoutMs; left > 0; left = deadline - Date.now()) {
-        const datagram = await this.queue.next(left, this.transfer.signal);
+        const datagram = await this.queue.next(left);
         if (!datagram) break;
         if (datagram.from.address !== this.address || this.abandonedPorts.has(datagram.from.port)) continue;
 
@@ -268,7 +268,8 @@ class TftpReceiveSession {
 
     let pending: Datagram | undefined = firstData;
     for (;;) {
-      const datagram = pending ?? this.queue.take() ?? (await this.queue.next(this.settings.timeoutMs, this.transfer.signal));
+      this.transfer.throwIfStopped();
+      const datagram = pending ?? this.queue.take() ?? (await this.queue.next(this.settings.timeoutMs));
       pending = undefined;
 
       if (!datagram) {

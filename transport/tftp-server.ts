@@ -155,7 +155,7 @@ class SendSession {
   ) {
     this.socket = createSocket(family);
     this.socket.on('error', () => undefined);
-    this.queue = new DatagramQueue(this.socket);
+    this.queue = new DatagramQueue(this.socket, this.stopper.signal);
   }
 
   /** Serves the request and logs its one line; never throws. */
@@ -337,7 +337,7 @@ class SendSession {
     for (let left = timeoutMs; left > 0; left = deadline - Date.now()) {
       let datagram;
       try {
-        datagram = await this.queue.next(left, this.stopper.signal);
+        datagram = await this.queue.next(left);
       } catch {
         this.sendError(ERROR_CODE.notDefined, 'server shutting down');
         throw new Error('server shut down during the transfer');
