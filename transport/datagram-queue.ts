@@ -35,8 +35,8 @@ export class DatagramQueue {
   };
 
   /**
-   * Listens on `socket`. Aborting `signal` rejects the wait in progress and every later one; the listener is
-   * added once here because adding and removing it for each block costs more than the rest of the wait.
+   * Listens on `socket`. Aborting `signal` rejects the wait in progress and every later one. The abort listener
+   * is added once here, because adding and removing it for each block costs more than the rest of the wait.
    */
   constructor(
     private readonly socket: Socket,

@@ -11,14 +11,14 @@ import {
 import { redactUrl } from './url.js';
 import type { FetchOptions } from './types.js';
 
-// Blocks arrive in 512 to 65,464 byte pieces; gathering them before each write keeps the number of file system
-// calls per megabyte small, which is what limits throughput on loopback.
+// Blocks arrive in pieces of 512 to 65,464 bytes. Gathering them before each write keeps the number of file system
+// calls per megabyte small, because those calls, not the copying, limit throughput on loopback.
 const WRITE_BUFFER_BYTES = 256 * 1024;
 
 /**
- * One fetch in progress: the deadline and abort signal, the staging file and the size checks. Protocol clients
- * receive it, call announceSize() once they know the size, write() each piece of body in order, and throw on
- * failure; runFetch() then removes the staging file.
+ * One fetch in progress: the deadline and abort signal, the staging file and the size checks. A protocol client
+ * calls announceSize() once it knows the size and write() for each piece of body in order, and throws on failure.
+ * fetchToFile() in index.ts then removes the staging file.
  */
 export class Transfer {
   readonly url: string;
@@ -196,9 +196,9 @@ export class Transfer {
   }
 
   /**
-   * Turns whatever a protocol client threw into the error to report: the abort or deadline error if one of them
-   * fired (a socket closed by the abort throws something less useful), UpgradeErrors as they are, and anything
-   * else as a TransferError naming the URL.
+   * Turns whatever a protocol client threw into the error to report. The abort or deadline error wins if one of
+   * them fired, because a socket closed by the abort throws something less useful. UpgradeErrors stay as they
+   * are, and anything else becomes a TransferError naming the URL.
    */
   failure(error: unknown): UpgradeError {
     if (this.signal.aborted && this.signal.reason instanceof UpgradeError) return this.signal.reason;

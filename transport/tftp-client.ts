@@ -31,8 +31,8 @@ import {
 } from './tftp-packets.js';
 
 // NOTE: this client and the server are written on node:dgram rather than with the `tftp` package (0.1.2), read
-// in node_modules/tftp/lib/protocol. Its reader guesses whether block 0 or 1 follows 65,535 (its comment says it
-// ignores the rollover option), never sorts a window that arrived out of order (the check reads a misspelled
+// in node_modules/tftp/lib/protocol. Its reader guesses whether block 0 or 1 follows 65,535 (a comment there states
+// that it ignores the rollover option), never sorts a window that arrived out of order (the check reads a misspelled
 // `_windowsSize`), and takes the server's RFC 2349 timeout, in seconds, as milliseconds. Its sender, after an ACK
 // inside the window, sends the unacknowledged blocks together with a full new window instead of resending from
 // the acknowledged block.
@@ -188,7 +188,7 @@ class TftpReceiveSession {
           throw new ServerErrorPacket(packet.code, packet.message);
         }
         if (packet.opcode === OPCODE.DATA) {
-          // A server that ignores options answers with DATA block 1 at RFC 1350's fixed 512 byte blocks.
+          // A server that ignores options replies with DATA block 1, in RFC 1350's fixed 512 byte blocks.
           await this.transfer.announceSize(undefined);
           return { negotiated: { blksize: PLAIN_BLKSIZE, windowsize: 1, tsize: undefined }, firstData: datagram };
         }
@@ -244,9 +244,9 @@ class TftpReceiveSession {
   }
 
   /**
-   * Receives DATA blocks in order, acknowledging each window (RFC 7440): a full window or the last block gets
-   * an ACK, a gap gets an immediate ACK of the last block received in order so the server resends from there,
-   * and a timeout resends the last ACK. Block numbers wrap after 65,535, to 0 as tftpd-hpa and atftpd do, or to 1.
+   * Receives DATA blocks in order and acknowledges each window (RFC 7440). A full window or the last block gets an
+   * ACK. A gap gets an immediate ACK of the last block received in order, so the server resends from there, and a
+   * timeout resends the last ACK. Block numbers wrap after 65,535, to 0 as tftpd-hpa and atftpd do, or to 1.
    */
   private async receive(negotiated: Negotiated, firstData: Datagram | undefined): Promise<void> {
     const { blksize, windowsize, tsize } = negotiated;
@@ -315,7 +315,7 @@ class TftpReceiveSession {
           );
         }
 
-        // Distance modulo 2^16 tells a block from the future (one before it was lost) from a repeated old one.
+        // The distance modulo 2^16 separates a block from the future (one before it was lost) from a repeated one.
         // A gap is answered at once, so the server resends from the last block received in order (RFC 7440).
         // Repeated blocks mean our ACK was lost; they are answered at most every half timeout, because an ACK
         // for each copy would make the server repeat each block again (Sorcerer's Apprentice Syndrome).
@@ -339,7 +339,7 @@ class TftpReceiveSession {
       lastProgressAt = Date.now();
 
       // The ACK goes out before the block is stored, so the server reads and sends the next window while this
-      // side writes; a failed write still ends the transfer with an ERROR to the server.
+      // side writes. A failed write still ends the transfer with an ERROR to the server.
       const last = packet.data.length < blksize;
       if (last || blocksSinceAck >= windowsize) {
         this.send(this.ackFor(lastWire));

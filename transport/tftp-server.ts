@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
 import { AccessViolationError, FileNotFoundError, InvalidArgumentError } from '../errors/index.js';
 import { DatagramQueue, type Datagram } from './datagram-queue.js';
-import type { TransferRecord } from './http-server.js';
+import { formatEndpoint, type TransferRecord } from './http-server.js';
 import { openServedFile, type ServedFile } from './served-file.js';
 import {
   ERROR_CODE,
@@ -73,7 +73,7 @@ export async function startTftpServer(
       throw error;
     }
 
-    const client = `${from.address}:${from.port}`;
+    const client = formatEndpoint(from.address, from.port);
     if (packet.opcode === OPCODE.WRQ) {
       replyOnce(family, address.host, from, ERROR_CODE.accessViolation, 'this server is read-only');
       record({ protocol: 'tftp', client, file: packet.fileName, bytes: 0, durationMs: 0, result: 'rejected: write request' });
@@ -82,7 +82,7 @@ export async function startTftpServer(
     // Anything but a request on the listening port belongs to no transfer and is dropped (RFC 1350 section 4).
     if (packet.opcode !== OPCODE.RRQ) return;
 
-    // A client resends its RRQ when our first reply is late; the session already running answers it.
+    // A client resends its RRQ when our first reply is late, and the session already running handles that.
     if (sessions.has(client)) return;
     if (sessions.size >= maxSessions) {
       replyOnce(family, address.host, from, ERROR_CODE.notDefined, 'server busy, try again later');
@@ -210,21 +210,21 @@ class SendSession {
     let windowsize = 1;
     let timeoutMs = this.limits.timeoutMs;
 
-    const askedBlksize = Number(requested.blksize);
-    if (Number.isInteger(askedBlksize) && askedBlksize >= MIN_BLKSIZE) {
-      blksize = Math.min(askedBlksize, this.limits.maxBlksize);
+    const requestedBlksize = Number(requested.blksize);
+    if (Number.isInteger(requestedBlksize) && requestedBlksize >= MIN_BLKSIZE) {
+      blksize = Math.min(requestedBlksize, this.limits.maxBlksize);
       granted.blksize = String(blksize);
     }
-    const askedWindowsize = Number(requested.windowsize);
-    if (Number.isInteger(askedWindowsize) && askedWindowsize >= 1) {
-      windowsize = Math.min(askedWindowsize, this.limits.maxWindowsize);
+    const requestedWindowsize = Number(requested.windowsize);
+    if (Number.isInteger(requestedWindowsize) && requestedWindowsize >= 1) {
+      windowsize = Math.min(requestedWindowsize, this.limits.maxWindowsize);
       granted.windowsize = String(windowsize);
     }
     if (requested.tsize !== undefined) granted.tsize = String(size);
-    const askedTimeout = Number(requested.timeout);
-    if (Number.isInteger(askedTimeout) && askedTimeout >= 1 && askedTimeout <= 255) {
-      timeoutMs = askedTimeout * 1000;
-      granted.timeout = String(askedTimeout);
+    const requestedTimeout = Number(requested.timeout);
+    if (Number.isInteger(requestedTimeout) && requestedTimeout >= 1 && requestedTimeout <= 255) {
+      timeoutMs = requestedTimeout * 1000;
+      granted.timeout = String(requestedTimeout);
     }
     return { granted, blksize, windowsize, timeoutMs };
   }
@@ -247,7 +247,7 @@ class SendSession {
 
   /**
    * Sends the file in windows of `windowsize` blocks (RFC 7440). An ACK inside the window means the blocks after
-   * it were lost, so sending resumes from the block after the acknowledged one; a timeout resends from there too.
+   * it were lost, so sending resumes from the block after the acknowledged one. A timeout resends from there too.
    * Block numbers are the block index modulo 2^16, so block 65,536 goes out as 0 (what tftp-hpa and atftp expect).
    */
   private async sendFile(blksize: number, windowsize: number, timeoutMs: number): Promise<string> {
@@ -379,7 +379,7 @@ class SendSession {
     this.socket.close();
     this.record({
       protocol: 'tftp',
-      client: `${this.client.address}:${this.client.port}`,
+      client: formatEndpoint(this.client.address, this.client.port),
       file: this.request.fileName,
       bytes: this.bytesAcknowledged,
       durationMs: Date.now() - this.started,

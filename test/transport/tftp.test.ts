@@ -247,6 +247,21 @@ describe('TFTP transport', function () {
     });
   });
 
+  it('works over IPv6 loopback', async () => {
+    const log: string[] = [];
+    const server = await startPatchServer({ root, tftp: { host: '::1', port: 0 }, http: { host: '::1', port: 0 }, log: (line) => log.push(line) });
+    try {
+      for (const url of [`tftp://[::1]:${server.tftpAddress!.port}/a.patch`, `http://[::1]:${server.httpAddress!.port}/a.patch`]) {
+        await defaultFetcher.fetchToFile(url, staging, options());
+        expect((await readFile(staging)).equals(content), url).to.equal(true);
+      }
+      await waitFor(() => log.length === 2);
+      expect(log[0]).to.match(/^tftp client=\[::1\]:\d+ file="a\.patch" bytes=3146729 /);
+    } finally {
+      await server.close();
+    }
+  });
+
   describe('through a lossy relay', () => {
     let server: PatchServer;
     beforeEach(async () => {

@@ -25,8 +25,8 @@ function seededRandom(seed: number): () => number {
 
 /**
  * A UDP relay on 127.0.0.1 between TFTP clients and one server, impairing datagrams in both directions. Clients
- * send to the relay's port; the relay forwards to the server's listening port and then to the port of the
- * server's transfer, and sends the server's replies back from its own port.
+ * send to the relay's port. The relay forwards to the server's listening port, then to the port of the server's
+ * transfer, and sends the server's replies back from its own port.
  */
 export async function startRelay(serverPort: number, impairment: Impairment): Promise<{ port: number; stats: Record<string, number>; blackhole(): void; close(): Promise<void> }> {
   const random = seededRandom(impairment.seed);
