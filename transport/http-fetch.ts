@@ -209,11 +209,14 @@ function sendRequest(transfer: Transfer, url: URL, headers: OutgoingHttpHeaders,
     });
     request.once('close', () => clearTimeout(connectTimer));
 
-    request.once('timeout', () => {
+    const onHeadersTimeout = () => {
       request.destroy(new TransferTimeoutError(`${shown} sent nothing for ${settings.idleTimeoutMs} ms: expected response headers`));
-    });
+    };
+    request.once('timeout', onHeadersTimeout);
     request.once('response', (response) => {
       clearTimeout(connectTimer);
+      // From here copyBody() watches the socket, and a stalled body is an interruption that may be resumed.
+      request.off('timeout', onHeadersTimeout);
       resolve(response);
     });
     request.once('error', (error) => {

@@ -74,7 +74,12 @@ export async function fetchTftp(transfer: Transfer): Promise<void> {
   const url = new URL(transfer.url);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = url.port === '' ? DEFAULT_PORT : Number(url.port);
-  const fileName = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  let fileName: string;
+  try {
+    fileName = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  } catch {
+    throw new BadUrlError(`${transfer.shownUrl} has invalid percent-encoding in its path: expected %XX escapes of UTF-8 bytes`);
+  }
   if (fileName === '') {
     throw new BadUrlError(`${transfer.shownUrl} names no file: expected tftp://host/file`);
   }

@@ -172,7 +172,13 @@ class SendSession {
   }
 
   private async serve(): Promise<string> {
-    await new Promise<void>((resolve) => this.socket.bind(0, this.host, resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.bind(0, this.host, () => {
+        this.socket.off('error', reject);
+        resolve();
+      });
+    });
 
     if (this.request.mode !== 'octet') {
       // netascii would rewrite line ends and change the size announced in tsize; images are binary.

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   AbortedError,
   AccessViolationError,
+  BadUrlError,
   FileNotFoundError,
   FileTooLargeError,
   InsufficientFlashError,
@@ -245,6 +246,14 @@ describe('TFTP transport', function () {
       expect(result.bytes).to.equal(70_000_000);
       expect(await sha256File(staging)).to.equal(digest);
     });
+  });
+
+  it('rejects invalid percent-encoding', async () => {
+    await expectRejection(
+      defaultFetcher.fetchToFile('tftp://127.0.0.1:9/%zz.patch', staging, options()),
+      BadUrlError,
+      /invalid percent-encoding in its path/,
+    );
   });
 
   it('works over IPv6 loopback', async () => {
