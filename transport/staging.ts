@@ -17,7 +17,7 @@ const WRITE_BUFFER_BYTES = 256 * 1024;
 
 /**
  * One fetch in progress: the deadline and abort signal, the staging file and the size checks. A protocol client
- * calls announceSize() once it knows the size and write() for each piece of body in order, and throws on failure.
+ * calls announceSize() once it has learned the size and write() for each piece of body in order, and throws on failure.
  * fetchToFile() in index.ts then removes the staging file.
  */
 export class Transfer {

@@ -31,9 +31,9 @@ import {
 } from './tftp-packets.js';
 
 // NOTE: this client and the server are written on node:dgram rather than with the `tftp` package (0.1.2), read
-// in node_modules/tftp/lib/protocol. Its reader guesses whether block 0 or 1 follows 65,535 (a comment there states
-// that it ignores the rollover option), never sorts a window that arrived out of order (the check reads a misspelled
-// `_windowsSize`), and takes the server's RFC 2349 timeout, in seconds, as milliseconds. Its sender, after an ACK
+// in node_modules/tftp/lib/protocol. Its reader guesses whether block 0 or 1 follows 65,535, and a comment there
+// states that it ignores the rollover option. It never sorts a window that arrived out of order, because the check
+// reads a misspelled `_windowsSize`. It takes the server's RFC 2349 timeout, in seconds, as milliseconds. Its sender, after an ACK
 // inside the window, sends the unacknowledged blocks together with a full new window instead of resending from
 // the acknowledged block.
 
@@ -321,9 +321,9 @@ class TftpReceiveSession {
         }
 
         // The distance modulo 2^16 separates a block from the future (one before it was lost) from a repeated one.
-        // A gap is answered at once, so the server resends from the last block received in order (RFC 7440).
-        // Repeated blocks mean our ACK was lost; they are answered at most every half timeout, because an ACK
-        // for each copy would make the server repeat each block again (Sorcerer's Apprentice Syndrome).
+        // A gap is acknowledged at once, so the server resends from the last block received in order (RFC 7440).
+        // Repeated blocks mean our ACK was lost. They are acknowledged at most every half timeout, because an
+        // ACK for each copy would make the server repeat each block again (Sorcerer's Apprentice Syndrome).
         const ahead = ((packet.block - expected) & 0xffff) < 0x8000;
         const ackIsOld = Date.now() - this.lastAckSentAt >= this.settings.timeoutMs / 2;
         if (ahead ? !answeredGap || ackIsOld : ackIsOld) {
