@@ -16,9 +16,9 @@ import {
 import type { Transfer } from './staging.js';
 import { redactUrl } from './url.js';
 
-// NOTE: the issue names Node's fetch, but Node 20's fetch takes neither a CA file nor a connect timeout without
-// the undici package, which is not an allowed dependency; node:http and node:https give both, and expose the
-// socket for the idle timeout.
+// NOTE: this client uses node:http and node:https rather than Node's fetch. Node 20's fetch takes neither a CA file
+// nor a connect timeout without the undici package, which is not a dependency of this project. node:http(s) give
+// both, and expose the socket for the idle timeout.
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
@@ -46,8 +46,8 @@ interface HttpSettings {
 
 /**
  * Downloads an http: or https: URL into the staging file. A body that stops early is resumed with a Range request
- * (If-Range carrying the validator) when the server sent an ETag or Last-Modified, and the resumed piece is used
- * only when it is a 206 for the same representation starting at the right byte; anything else starts over.
+ * (If-Range carrying the validator) when the server sent an ETag or Last-Modified. The resumed piece is used only
+ * when it is a 206 for the same representation starting at the right byte, and anything else starts over.
  */
 export async function fetchHttp(transfer: Transfer): Promise<void> {
   const settings = readSettings(transfer);
@@ -76,7 +76,7 @@ export async function fetchHttp(transfer: Transfer): Promise<void> {
       if (response.statusCode === 206 && resumeFrom !== undefined && validators && expectedTotal !== undefined) {
         if (!isSameResumedPiece(response, validators, resumeFrom, expectedTotal)) {
           // A 206 for another version of the file (the ETag changed, or a server that ignored If-Range) would
-          // splice two images together; drop what was fetched and ask again for the whole file.
+          // splice two images together, so what was fetched is dropped and the whole file requested again.
           response.destroy();
           validators = undefined;
           await transfer.restart();
@@ -209,11 +209,14 @@ function sendRequest(transfer: Transfer, url: URL, headers: OutgoingHttpHeaders,
     });
     request.once('close', () => clearTimeout(connectTimer));
 
-    request.once('timeout', () => {
+    const onHeadersTimeout = () => {
       request.destroy(new TransferTimeoutError(`${shown} sent nothing for ${settings.idleTimeoutMs} ms: expected response headers`));
-    });
+    };
+    request.once('timeout', onHeadersTimeout);
     request.once('response', (response) => {
       clearTimeout(connectTimer);
+      // From here copyBody() watches the socket, and a stalled body is an interruption that may be resumed.
+      request.off('timeout', onHeadersTimeout);
       resolve(response);
     });
     request.once('error', (error) => {
@@ -247,8 +250,8 @@ async function copyBody(response: IncomingMessage, transfer: Transfer, idleTimeo
     throw new Interruption(`connection closed after ${formatBytes(transfer.bytesDone)}${detail}`);
   }
 
-  // Node ends the stream without an error when the connection closes in the middle of a body it has not framed
-  // (no Content-Length, or a response.destroy() from the server); `complete` tells the two apart.
+  // Node can end the stream without an error when the connection closes in the middle of a body, and only
+  // `complete` then shows that the body was cut short.
   if (!response.complete || !ended) {
     throw new Interruption(`connection closed after ${formatBytes(transfer.bytesDone)}`);
   }

@@ -14,6 +14,12 @@ export interface TransferRecord {
   result: string;
 }
 
+/** Formats a client's address and port, with IPv6 addresses in brackets as in URLs. */
+export function formatEndpoint(address: string | undefined, port: number | undefined): string {
+  const host = address?.includes(':') ? `[${address}]` : address;
+  return `${host}:${port}`;
+}
+
 /** Formats a transfer as the single log line the patch server writes for it. */
 export function formatTransferRecord(record: TransferRecord): string {
   return `${record.protocol} client=${record.client} file=${JSON.stringify(record.file)} bytes=${record.bytes} duration_ms=${record.durationMs} result=${record.result}`;
@@ -62,7 +68,7 @@ export async function startHttpServer(
 
 async function serve(root: string, request: IncomingMessage, response: ServerResponse, record: (entry: TransferRecord) => void): Promise<void> {
   const started = Date.now();
-  const client = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+  const client = formatEndpoint(request.socket.remoteAddress, request.socket.remotePort);
   let name = request.url ?? '';
   let bytesSent = 0;
 
@@ -81,7 +87,9 @@ async function serve(root: string, request: IncomingMessage, response: ServerRes
     name = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
     file = await openServedFile(root, name);
   } catch (error) {
-    const status = error instanceof FileNotFoundError ? 404 : error instanceof AccessViolationError || error instanceof URIError ? 403 : 500;
+    let status = 500;
+    if (error instanceof FileNotFoundError) status = 404;
+    else if (error instanceof AccessViolationError || error instanceof URIError) status = 403;
     response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${statusText(status)}\n`);
     finish(`rejected: ${error instanceof UpgradeError || error instanceof Error ? error.message : String(error)}`);
     return;
@@ -126,7 +134,9 @@ async function serve(root: string, request: IncomingMessage, response: ServerRes
   // `close` fires both after a complete response and when the client goes away; only the first is a success.
   response.once('close', () => {
     stream.destroy();
-    finish(response.writableFinished ? (range ? `ok range=${start}-${end}` : 'ok') : 'client closed the connection');
+    if (!response.writableFinished) finish('client closed the connection');
+    else if (range) finish(`ok range=${start}-${end}`);
+    else finish('ok');
   });
   stream.once('error', (error) => {
     response.destroy(error);
@@ -134,8 +144,8 @@ async function serve(root: string, request: IncomingMessage, response: ServerRes
 }
 
 /**
- * Returns the single range to send, undefined to send the whole file, or 'unsatisfiable'. Several ranges are
- * answered with the whole file, which RFC 9110 allows, and so is a Range whose If-Range validator is stale.
+ * Returns the single range to send, undefined to send the whole file, or 'unsatisfiable'. A request for several
+ * ranges gets the whole file, which RFC 9110 allows, and so does a Range whose If-Range validator is stale.
  */
 function chooseRange(request: IncomingMessage, file: ServedFile): ByteRange | 'unsatisfiable' | undefined {
   const header = request.headers.range;

@@ -11,14 +11,14 @@ import {
 import { redactUrl } from './url.js';
 import type { FetchOptions } from './types.js';
 
-// Blocks arrive in 512 to 65,464 byte pieces; gathering them before each write keeps the number of file system
-// calls per megabyte small, which is what limits throughput on loopback.
+// Blocks arrive in pieces of 512 to 65,464 bytes. Gathering them before each write keeps the number of file system
+// calls per megabyte small, because those calls, not the copying, limit throughput on loopback.
 const WRITE_BUFFER_BYTES = 256 * 1024;
 
 /**
- * One fetch in progress: the deadline and abort signal, the staging file and the size checks. Protocol clients
- * receive it, call announceSize() once they know the size, write() each piece of body in order, and throw on
- * failure; runFetch() then removes the staging file.
+ * One fetch in progress: the deadline and abort signal, the staging file and the size checks. A protocol client
+ * calls announceSize() once it has learned the size and write() for each piece of body in order, and throws on failure.
+ * fetchToFile() in index.ts then removes the staging file.
  */
 export class Transfer {
   readonly url: string;
@@ -112,20 +112,29 @@ export class Transfer {
     this.throwIfStopped();
   }
 
-  /** Appends a piece of body to the staging file, refusing to go past maxBytes. */
-  async write(chunk: Buffer): Promise<void> {
-    if (!this.sizeAnnounced) await this.announceSize(undefined);
+  /**
+   * Appends a piece of body to the staging file, refusing to go past maxBytes. Returns a promise only when it
+   * has to wait (the size callback or a write to disk), so per-block callers can skip an await most of the time.
+   */
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (!this.sizeAnnounced) return this.announceSize(undefined).then(() => this.write(chunk));
 
-    if (this.bytesDone + chunk.length > this.options.maxBytes) {
+    this.assertRoomFor(chunk.length);
+
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.options.onProgress?.(this.bytesDone, this.announcedSize);
+    if (this.pendingBytes >= WRITE_BUFFER_BYTES) return this.flush();
+    return undefined;
+  }
+
+  /** Throws FileTooLargeError when `bytes` more would take the file past maxBytes. */
+  assertRoomFor(bytes: number): void {
+    if (this.bytesDone + bytes > this.options.maxBytes) {
       throw new FileTooLargeError(
         `${this.shownUrl} is too large: expected at most ${formatBytes(this.options.maxBytes)}, received more`,
       );
     }
-
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BUFFER_BYTES) await this.flush();
-    this.options.onProgress?.(this.bytesDone, this.announcedSize);
   }
 
   /** Empties the staging file, for a download that has to start over from the first byte. */
@@ -137,11 +146,14 @@ export class Transfer {
     await file.truncate(0);
   }
 
-  /** Writes what is buffered and closes the staging file; returns the number of bytes in it. */
+  /**
+   * Writes what is buffered and closes the staging file; returns the number of bytes in it. There is no fsync:
+   * the staging file is checked against its signed digest before use and fetched again after a crash, and making
+   * the image durable is the flash store's job.
+   */
   async finish(): Promise<number> {
     await this.flush();
     const file = await this.openFile();
-    await file.sync();
     await file.close();
     this.file = undefined;
     return this.written;
@@ -184,9 +196,9 @@ export class Transfer {
   }
 
   /**
-   * Turns whatever a protocol client threw into the error to report: the abort or deadline error if one of them
-   * fired (a socket closed by the abort throws something less useful), UpgradeErrors as they are, and anything
-   * else as a TransferError naming the URL.
+   * Turns whatever a protocol client threw into the error to report. The abort or deadline error wins if one of
+   * them fired, because a socket closed by the abort throws something less useful. UpgradeErrors stay as they
+   * are, and anything else becomes a TransferError naming the URL.
    */
   failure(error: unknown): UpgradeError {
     if (this.signal.aborted && this.signal.reason instanceof UpgradeError) return this.signal.reason;

@@ -30,10 +30,12 @@ import {
   type Packet,
 } from './tftp-packets.js';
 
-// NOTE: this client is written on node:dgram rather than with the `tftp` package (0.1.2). That package's reader
-// guesses whether block 0 or 1 follows 65,535 (its own comment says it ignores the rollover option), never sorts
-// a window that arrived out of order (the check reads a misspelled `_windowsSize`), and compares the RFC 2349
-// timeout in seconds with its own in milliseconds, so lossy links and files over 32 MB at blksize 512 fail.
+// NOTE: this client and the server are written on node:dgram rather than with the `tftp` package (0.1.2), read
+// in node_modules/tftp/lib/protocol. Its reader guesses whether block 0 or 1 follows 65,535, and a comment there
+// states that it ignores the rollover option. It never sorts a window that arrived out of order, because the check
+// reads a misspelled `_windowsSize`. It takes the server's RFC 2349 timeout, in seconds, as milliseconds. Its sender, after an ACK
+// inside the window, sends the unacknowledged blocks together with a full new window instead of resending from
+// the acknowledged block.
 
 /** 1,468 bytes of data plus the IP, UDP and TFTP headers fill a 1,500 byte Ethernet MTU without fragments. */
 export const DEFAULT_BLKSIZE = 1468;
@@ -72,22 +74,26 @@ export async function fetchTftp(transfer: Transfer): Promise<void> {
   const url = new URL(transfer.url);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = url.port === '' ? DEFAULT_PORT : Number(url.port);
-  const fileName = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  let fileName: string;
+  try {
+    fileName = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  } catch {
+    throw new BadUrlError(`${transfer.shownUrl} has invalid percent-encoding in its path: expected %XX escapes of UTF-8 bytes`);
+  }
   if (fileName === '') {
     throw new BadUrlError(`${transfer.shownUrl} names no file: expected tftp://host/file`);
   }
 
   const server = await lookup(host);
   const socket = createSocket(server.family === 6 ? 'udp6' : 'udp4');
-  const queue = new DatagramQueue(socket);
+  const queue = new DatagramQueue(socket, transfer.signal);
   socket.on('error', () => undefined);
   const session = new TftpReceiveSession(transfer, socket, queue, server.address, port, fileName, settings);
   try {
     await session.run();
   } finally {
     queue.detach();
-    // Closing the socket cancels sends still queued in libuv, which would lose the final ACK or ERROR.
-    await session.flushed();
+    await queue.flushed();
     socket.close();
   }
 }
@@ -120,8 +126,7 @@ class TftpReceiveSession {
   /** The server's transfer ID (RFC 1350 section 4): the port its first reply came from. */
   private serverPort: number | undefined;
   private lastAck: Buffer = encodeAck(0);
-  /** Completion of the latest send; sends complete in order, so awaiting it flushes them all. */
-  private lastSend: Promise<void> = Promise.resolve();
+  private lastAckSentAt = 0;
   /** Ports of sessions given up after refused options; their late packets must not start the next session. */
   private readonly abandonedPorts = new Set<number>();
 
@@ -160,7 +165,8 @@ class TftpReceiveSession {
     if (withOptions) {
       requested.blksize = String(this.settings.blksize);
       requested.tsize = '0';
-      requested.timeout = String(Math.min(255, Math.max(1, Math.ceil(this.settings.timeoutMs / 1000))));
+      // The RFC 2349 timeout option is not sent: it would set the server's resend timer to whole seconds, far
+      // slower than the server's own default on a lossy link, and this client's timer does not depend on it.
       if (this.settings.windowsize > 1) requested.windowsize = String(this.settings.windowsize);
     }
     const request = encodeRequest(OPCODE.RRQ, this.fileName, 'octet', requested);
@@ -171,7 +177,7 @@ class TftpReceiveSession {
       const deadline = Date.now() + this.settings.timeoutMs;
 
       for (let left = this.settings.timeoutMs; left > 0; left = deadline - Date.now()) {
-        const datagram = await this.queue.next(left, this.transfer.signal);
+        const datagram = await this.queue.next(left);
         if (!datagram) break;
         if (datagram.from.address !== this.address || this.abandonedPorts.has(datagram.from.port)) continue;
 
@@ -187,7 +193,7 @@ class TftpReceiveSession {
           throw new ServerErrorPacket(packet.code, packet.message);
         }
         if (packet.opcode === OPCODE.DATA) {
-          // A server that ignores options answers with DATA block 1 at RFC 1350's fixed 512 byte blocks.
+          // A server that ignores options replies with DATA block 1, in RFC 1350's fixed 512 byte blocks.
           await this.transfer.announceSize(undefined);
           return { negotiated: { blksize: PLAIN_BLKSIZE, windowsize: 1, tsize: undefined }, firstData: datagram };
         }
@@ -243,9 +249,9 @@ class TftpReceiveSession {
   }
 
   /**
-   * Receives DATA blocks in order, acknowledging each window (RFC 7440): a full window or the last block gets
-   * an ACK, a gap gets an immediate ACK of the last block received in order so the server resends from there,
-   * and a timeout resends the last ACK. Block numbers wrap after 65,535, to 0 as tftpd-hpa and atftpd do, or to 1.
+   * Receives DATA blocks in order and acknowledges each window (RFC 7440). A full window or the last block gets an
+   * ACK. A gap gets an immediate ACK of the last block received in order, so the server resends from there, and a
+   * timeout resends the last ACK. Block numbers wrap after 65,535, to 0 as tftpd-hpa and atftpd do, or to 1.
    */
   private async receive(negotiated: Negotiated, firstData: Datagram | undefined): Promise<void> {
     const { blksize, windowsize, tsize } = negotiated;
@@ -254,8 +260,10 @@ class TftpReceiveSession {
     let blocksSinceAck = 0;
     let retriesLeft = this.settings.retries;
     let answeredGap = false;
-    let answeredDuplicate = false;
     let wrapsToOne = false;
+    let lastProgressAt = Date.now();
+    // Past this long without a new block, the transfer has stalled even if the server keeps repeating old ones.
+    const stallMs = (this.settings.retries + 1) * this.settings.timeoutMs;
 
     const expectedWire = (): number => {
       const next = receivedBlocks + 1;
@@ -265,7 +273,8 @@ class TftpReceiveSession {
 
     let pending: Datagram | undefined = firstData;
     for (;;) {
-      const datagram = pending ?? (await this.queue.next(this.settings.timeoutMs, this.transfer.signal));
+      this.transfer.throwIfStopped();
+      const datagram = pending ?? this.queue.take() ?? (await this.queue.next(this.settings.timeoutMs));
       pending = undefined;
 
       if (!datagram) {
@@ -305,30 +314,44 @@ class TftpReceiveSession {
       }
 
       if (packet.block !== expected) {
-        // Distance modulo 2^16 tells a block from the future (one before it was lost) from a repeated old one.
+        if (Date.now() - lastProgressAt > stallMs) {
+          throw new TransferTimeoutError(
+            `${this.transfer.shownUrl} stalled: expected block ${receivedBlocks + 1}, got only other blocks for ${stallMs} ms (${formatBytes(this.transfer.bytesDone)} received)`,
+          );
+        }
+
+        // The distance modulo 2^16 separates a block from the future (one before it was lost) from a repeated one.
+        // A gap is acknowledged at once, so the server resends from the last block received in order (RFC 7440).
+        // Repeated blocks mean our ACK was lost. They are acknowledged at most every half timeout, because an
+        // ACK for each copy would make the server repeat each block again (Sorcerer's Apprentice Syndrome).
         const ahead = ((packet.block - expected) & 0xffff) < 0x8000;
-        if (ahead ? !answeredGap : !answeredDuplicate) {
+        const ackIsOld = Date.now() - this.lastAckSentAt >= this.settings.timeoutMs / 2;
+        if (ahead ? !answeredGap || ackIsOld : ackIsOld) {
           this.send(this.ackFor(lastWire));
           blocksSinceAck = 0;
         }
         if (ahead) answeredGap = true;
-        else answeredDuplicate = true;
         continue;
       }
 
-      if (packet.data.length > 0) await this.transfer.write(packet.data);
+      // A block past maxBytes must fail before it is acknowledged.
+      this.transfer.assertRoomFor(packet.data.length);
       receivedBlocks += 1;
       lastWire = packet.block;
       blocksSinceAck += 1;
       retriesLeft = this.settings.retries;
       answeredGap = false;
-      answeredDuplicate = false;
+      lastProgressAt = Date.now();
 
+      // The ACK goes out before the block is stored, so the server reads and sends the next window while this
+      // side writes. A failed write still ends the transfer with an ERROR to the server.
       const last = packet.data.length < blksize;
       if (last || blocksSinceAck >= windowsize) {
         this.send(this.ackFor(lastWire));
         blocksSinceAck = 0;
       }
+      const writing = packet.data.length > 0 ? this.transfer.write(packet.data) : undefined;
+      if (writing) await writing;
       if (last) break;
     }
 
@@ -364,11 +387,8 @@ class TftpReceiveSession {
 
   private send(packet: Buffer): void {
     if (this.serverPort === undefined) return;
-    this.lastSend = new Promise((resolve) => this.socket.send(packet, this.serverPort!, this.address, () => resolve()));
-  }
-
-  flushed(): Promise<void> {
-    return this.lastSend;
+    this.queue.send(packet, this.serverPort, this.address);
+    if (packet === this.lastAck) this.lastAckSentAt = Date.now();
   }
 
   private sendError(code: number, message: string): void {

@@ -1,8 +1,8 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
 import { AccessViolationError, FileNotFoundError, InvalidArgumentError } from '../errors/index.js';
-import { DatagramQueue } from './datagram-queue.js';
-import type { TransferRecord } from './http-server.js';
+import { DatagramQueue, type Datagram } from './datagram-queue.js';
+import { formatEndpoint, type TransferRecord } from './http-server.js';
 import { openServedFile, type ServedFile } from './served-file.js';
 import {
   ERROR_CODE,
@@ -73,7 +73,7 @@ export async function startTftpServer(
       throw error;
     }
 
-    const client = `${from.address}:${from.port}`;
+    const client = formatEndpoint(from.address, from.port);
     if (packet.opcode === OPCODE.WRQ) {
       replyOnce(family, address.host, from, ERROR_CODE.accessViolation, 'this server is read-only');
       record({ protocol: 'tftp', client, file: packet.fileName, bytes: 0, durationMs: 0, result: 'rejected: write request' });
@@ -82,7 +82,7 @@ export async function startTftpServer(
     // Anything but a request on the listening port belongs to no transfer and is dropped (RFC 1350 section 4).
     if (packet.opcode !== OPCODE.RRQ) return;
 
-    // A client resends its RRQ when our first reply is late; the session already running answers it.
+    // A client resends its RRQ when our first reply is late, and the session already running handles that.
     if (sessions.has(client)) return;
     if (sessions.size >= maxSessions) {
       replyOnce(family, address.host, from, ERROR_CODE.notDefined, 'server busy, try again later');
@@ -143,8 +143,6 @@ class SendSession {
   private file: ServedFile | undefined;
   private cache = Buffer.alloc(0);
   private cacheOffset = 0;
-  /** Completion of the latest send; sends complete in order, so awaiting it flushes them all. */
-  private lastSend: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly root: string,
@@ -157,7 +155,7 @@ class SendSession {
   ) {
     this.socket = createSocket(family);
     this.socket.on('error', () => undefined);
-    this.queue = new DatagramQueue(this.socket);
+    this.queue = new DatagramQueue(this.socket, this.stopper.signal);
   }
 
   /** Serves the request and logs its one line; never throws. */
@@ -174,7 +172,13 @@ class SendSession {
   }
 
   private async serve(): Promise<string> {
-    await new Promise<void>((resolve) => this.socket.bind(0, this.host, resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.bind(0, this.host, () => {
+        this.socket.off('error', reject);
+        resolve();
+      });
+    });
 
     if (this.request.mode !== 'octet') {
       // netascii would rewrite line ends and change the size announced in tsize; images are binary.
@@ -212,21 +216,21 @@ class SendSession {
     let windowsize = 1;
     let timeoutMs = this.limits.timeoutMs;
 
-    const askedBlksize = Number(requested.blksize);
-    if (Number.isInteger(askedBlksize) && askedBlksize >= MIN_BLKSIZE) {
-      blksize = Math.min(askedBlksize, this.limits.maxBlksize);
+    const requestedBlksize = Number(requested.blksize);
+    if (Number.isInteger(requestedBlksize) && requestedBlksize >= MIN_BLKSIZE) {
+      blksize = Math.min(requestedBlksize, this.limits.maxBlksize);
       granted.blksize = String(blksize);
     }
-    const askedWindowsize = Number(requested.windowsize);
-    if (Number.isInteger(askedWindowsize) && askedWindowsize >= 1) {
-      windowsize = Math.min(askedWindowsize, this.limits.maxWindowsize);
+    const requestedWindowsize = Number(requested.windowsize);
+    if (Number.isInteger(requestedWindowsize) && requestedWindowsize >= 1) {
+      windowsize = Math.min(requestedWindowsize, this.limits.maxWindowsize);
       granted.windowsize = String(windowsize);
     }
     if (requested.tsize !== undefined) granted.tsize = String(size);
-    const askedTimeout = Number(requested.timeout);
-    if (Number.isInteger(askedTimeout) && askedTimeout >= 1 && askedTimeout <= 255) {
-      timeoutMs = askedTimeout * 1000;
-      granted.timeout = String(askedTimeout);
+    const requestedTimeout = Number(requested.timeout);
+    if (Number.isInteger(requestedTimeout) && requestedTimeout >= 1 && requestedTimeout <= 255) {
+      timeoutMs = requestedTimeout * 1000;
+      granted.timeout = String(requestedTimeout);
     }
     return { granted, blksize, windowsize, timeoutMs };
   }
@@ -249,7 +253,7 @@ class SendSession {
 
   /**
    * Sends the file in windows of `windowsize` blocks (RFC 7440). An ACK inside the window means the blocks after
-   * it were lost, so sending resumes from the block after the acknowledged one; a timeout resends from there too.
+   * it were lost, so sending resumes from the block after the acknowledged one. A timeout resends from there too.
    * Block numbers are the block index modulo 2^16, so block 65,536 goes out as 0 (what tftp-hpa and atftp expect).
    */
   private async sendFile(blksize: number, windowsize: number, timeoutMs: number): Promise<string> {
@@ -262,12 +266,12 @@ class SendSession {
 
     while (acknowledged < totalBlocks) {
       while (nextToSend <= totalBlocks && nextToSend <= acknowledged + windowsize) {
-        const data = await this.block(nextToSend, blksize);
+        const data = this.cachedBlock(nextToSend, blksize) ?? (await this.readBlock(nextToSend, blksize));
         this.send(encodeData(nextToSend, data));
         nextToSend += 1;
       }
 
-      const packet = await this.nextFromClient(timeoutMs);
+      const packet = this.takeFromClient() ?? (await this.nextFromClient(timeoutMs));
       if (packet === 'timeout') {
         if (retriesLeft === 0) return `timed out: no ACK after ${this.limits.retries + 1} tries, block ${acknowledged + 1} unacknowledged`;
         retriesLeft -= 1;
@@ -298,15 +302,19 @@ class SendSession {
     return 'ok';
   }
 
-  /** Returns block `index` (1-based) of the file, reading ahead so most blocks come from memory. */
-  private async block(index: number, blksize: number): Promise<Buffer> {
+  /** Returns block `index` (1-based) of the file when it is in the read-ahead buffer, else undefined. */
+  private cachedBlock(index: number, blksize: number): Buffer | undefined {
+    const offset = (index - 1) * blksize;
+    const length = Math.max(0, Math.min(blksize, this.file!.size - offset));
+    if (offset < this.cacheOffset || offset + length > this.cacheOffset + this.cache.length) return undefined;
+    return this.cache.subarray(offset - this.cacheOffset, offset - this.cacheOffset + length);
+  }
+
+  /** Reads the file from block `index` on into the read-ahead buffer and returns that block. */
+  private async readBlock(index: number, blksize: number): Promise<Buffer> {
     const file = this.file!;
     const offset = (index - 1) * blksize;
     const length = Math.max(0, Math.min(blksize, file.size - offset));
-    if (offset >= this.cacheOffset && offset + length <= this.cacheOffset + this.cache.length) {
-      return this.cache.subarray(offset - this.cacheOffset, offset - this.cacheOffset + length);
-    }
-
     const readSize = Math.max(READ_AHEAD_BYTES - (READ_AHEAD_BYTES % blksize), blksize);
     const buffer = Buffer.allocUnsafe(Math.min(readSize, Math.max(0, file.size - offset)));
     let filled = 0;
@@ -320,34 +328,50 @@ class SendSession {
     return this.cache.subarray(0, Math.min(length, filled));
   }
 
-  /** Waits for the next packet from this client's transfer ID; others get ERROR 5 (RFC 1350 section 4). */
+  /** Returns a packet from this client that has already arrived, without waiting. */
+  private takeFromClient(): Packet | undefined {
+    for (let datagram = this.queue.take(); datagram; datagram = this.queue.take()) {
+      const packet = this.fromClient(datagram);
+      if (packet) return packet;
+    }
+    return undefined;
+  }
+
+  /** Waits for the next packet from this client's transfer ID. */
   private async nextFromClient(timeoutMs: number): Promise<Packet | 'timeout'> {
     const deadline = Date.now() + timeoutMs;
     for (let left = timeoutMs; left > 0; left = deadline - Date.now()) {
       let datagram;
       try {
-        datagram = await this.queue.next(left, this.stopper.signal);
+        datagram = await this.queue.next(left);
       } catch {
         this.sendError(ERROR_CODE.notDefined, 'server shutting down');
         throw new Error('server shut down during the transfer');
       }
       if (!datagram) return 'timeout';
 
-      if (datagram.from.address !== this.client.address || datagram.from.port !== this.client.port) {
-        this.socket.send(encodeError(ERROR_CODE.unknownTransferId, 'unknown transfer ID'), datagram.from.port, datagram.from.address);
-        continue;
-      }
-      try {
-        return decodePacket(datagram.message);
-      } catch (error) {
-        if (!(error instanceof MalformedPacketError)) throw error;
-      }
+      const packet = this.fromClient(datagram);
+      if (packet) return packet;
     }
     return 'timeout';
   }
 
+  /** Decodes a datagram from this client; others get ERROR 5 (RFC 1350 section 4) and malformed ones are dropped. */
+  private fromClient(datagram: Datagram): Packet | undefined {
+    if (datagram.from.address !== this.client.address || datagram.from.port !== this.client.port) {
+      this.socket.send(encodeError(ERROR_CODE.unknownTransferId, 'unknown transfer ID'), datagram.from.port, datagram.from.address);
+      return undefined;
+    }
+    try {
+      return decodePacket(datagram.message);
+    } catch (error) {
+      if (error instanceof MalformedPacketError) return undefined;
+      throw error;
+    }
+  }
+
   private send(packet: Buffer): void {
-    this.lastSend = new Promise((resolve) => this.socket.send(packet, this.client.port, this.client.address, () => resolve()));
+    this.queue.send(packet, this.client.port, this.client.address);
   }
 
   private sendError(code: number, message: string): void {
@@ -357,12 +381,11 @@ class SendSession {
   private async finish(result: string): Promise<void> {
     this.queue.detach();
     await this.file?.handle.close().catch(() => undefined);
-    // Closing the socket cancels sends still queued in libuv, which would lose the final ERROR.
-    await this.lastSend;
+    await this.queue.flushed();
     this.socket.close();
     this.record({
       protocol: 'tftp',
-      client: `${this.client.address}:${this.client.port}`,
+      client: formatEndpoint(this.client.address, this.client.port),
       file: this.request.fileName,
       bytes: this.bytesAcknowledged,
       durationMs: Date.now() - this.started,

@@ -32,7 +32,7 @@ export interface HttpFetchOptions {
   caFile?: string;
   /** Time allowed to open the TCP connection (and finish the TLS handshake), in ms; default 10,000. */
   connectTimeoutMs?: number;
-  /** Longest silence allowed while waiting for headers or body bytes, in ms; default 30,000. */
+  /** Maximum silence while waiting for headers or body bytes, in ms; default 30,000. */
   idleTimeoutMs?: number;
   /** Redirects followed before failing; default 3. */
   maxRedirects?: number;

@@ -60,8 +60,8 @@ export function validateUrlPrefix(prefix: string): void {
     throw new BadUrlError(`invalid URL prefix ${shown}: expected no query (?) or fragment (#)`);
   }
 
-  // The WHATWG parser resolves `..` before we see it; reject it in the raw text so the operator's prefix is
-  // exactly the folder that gets used, and never walks up on the server.
+  // The WHATWG parser resolves `..` before the checks below see it. Rejecting it in the raw text keeps the prefix
+  // exactly the folder the operator wrote, so it never walks up on the server.
   const rawPath = prefix.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, '');
   if (rawPath.includes('\\')) {
     throw new BadUrlError(`invalid URL prefix ${shown}: expected / as path separator, got a backslash`);

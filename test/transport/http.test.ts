@@ -467,7 +467,7 @@ describe('HTTP transport', function () {
     });
 
     it('times out a stalled handshake', async () => {
-      // Accepts TCP connections and never answers the TLS ClientHello.
+      // Accepts TCP connections and never replies to the TLS ClientHello.
       const sockets: Socket[] = [];
       const silent = createTcpServer((socket) => void sockets.push(socket));
       await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
