@@ -60,7 +60,8 @@ async function checkSize(path: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const inTftpd = findProgram('in.tftpd', ['/opt/tftpd-hpa/usr/sbin/in.tftpd', '/usr/sbin/in.tftpd']);
+  // Only tftpd-hpa's unpacked server counts: atftpd installs /usr/sbin/in.tftpd as a link to itself.
+  const inTftpd = findProgram('tftpd-hpa in.tftpd', ['/opt/tftpd-hpa/usr/sbin/in.tftpd']);
   const tftpHpa = findProgram('tftp', ['/usr/bin/tftp']);
   const atftp = findProgram('atftp', ['/usr/bin/atftp']);
   const curl = findProgram('curl', ['/usr/bin/curl']);

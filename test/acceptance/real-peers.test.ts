@@ -8,13 +8,12 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { FIRMWARE_DIR, REPO_ROOT, freeTcpPort, freeUdpPort, makeTempDir, requirePeer, runProgram } from '../support/index.js';
+import { FIRMWARE_DIR, REPO_ROOT, freeTcpPort, freeUdpPort, makeTempDir, requirePeer, requireTftpdHpa, runProgram } from '../support/index.js';
 import { startProcess, startProgram, type RunningProcess } from '../support/process.js';
 import { sha256, snapshotFlash } from '../upgrade/fixtures.js';
 
 const run = promisify(execFile);
 const MIB_OPTIONS = ['-M', `+${join(REPO_ROOT, 'node_modules/net-snmp/lib/mibs')}:${REPO_ROOT}`, '-m', 'SNMPv2-MIB:UPGRADE-MIB'];
-const TFTPD_HPA = '/opt/tftpd-hpa/usr/sbin/in.tftpd';
 
 const V3_OPERATOR = {
   name: 'operator', level: 'authPriv', authProtocol: 'sha256', authPassword: 'auth-secret-1', privProtocol: 'aes', privPassword: 'priv-secret-1', write: true,
@@ -102,7 +101,7 @@ describe('acceptance with real peers', function () {
   }
 
   it('upgrades iwlwifi 67 to 68 from tftpd-hpa on snmpset', async function () {
-    const tftpd = requirePeer(this, 'in.tftpd', [TFTPD_HPA, '/usr/sbin/in.tftpd']);
+    const tftpd = requireTftpdHpa(this);
     const served = join(temp.path, 'tftpboot');
     await publish(IWLWIFI, served);
     const tftpPort = await freeUdpPort();

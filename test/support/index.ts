@@ -49,7 +49,7 @@ export function freeUdpPort(host = '127.0.0.1'): Promise<number> {
  * given candidate paths and then on PATH. Under CI=true a missing peer fails the test; elsewhere it skips it.
  */
 export function requirePeer(context: Mocha.Context, name: string, candidates: string[] = []): string {
-  const searchPath = (process.env.PATH ?? '').split(':').map((dir) => join(dir, name));
+  const searchPath = name.includes(' ') ? [] : (process.env.PATH ?? '').split(':').map((dir) => join(dir, name));
   const found = [...candidates, ...searchPath].find((path) => existsSync(path));
   if (found) return found;
   if (process.env.CI === 'true') {
@@ -79,4 +79,15 @@ export function runProgram(args: string[], options: { cwd?: string; env?: NodeJS
       },
     );
   });
+}
+
+/** Where .ci/run unpacks tftpd-hpa's server, which Debian will not install beside atftpd. */
+export const TFTPD_HPA_PATH = '/opt/tftpd-hpa/usr/sbin/in.tftpd';
+
+/**
+ * Returns the path of tftpd-hpa's in.tftpd. Only its unpacked location counts: the atftpd package installs
+ * /usr/sbin/in.tftpd as a link to atftpd, so a PATH lookup would test the wrong server.
+ */
+export function requireTftpdHpa(context: Mocha.Context): string {
+  return requirePeer(context, 'tftpd-hpa in.tftpd', [TFTPD_HPA_PATH]);
 }

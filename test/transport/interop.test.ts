@@ -6,11 +6,10 @@ import { promisify } from 'node:util';
 
 import { FileNotFoundError } from '../../errors/index.js';
 import { defaultFetcher, joinPatchUrl, startPatchServer, type FetchOptions, type PatchServer } from '../../transport/index.js';
-import { FIRMWARE_DIR, freeTcpPort, freeUdpPort, makeTempDir, requirePeer } from '../support/index.js';
+import { FIRMWARE_DIR, freeTcpPort, freeUdpPort, makeTempDir, requirePeer, requireTftpdHpa } from '../support/index.js';
 import { expectRejection, sha256File, writeRandomFile } from './helpers.js';
 
 const run = promisify(execFile);
-const IN_TFTPD_CANDIDATES = ['/opt/tftpd-hpa/usr/sbin/in.tftpd', '/usr/sbin/in.tftpd'];
 const ATFTPD_CANDIDATES = ['/usr/sbin/atftpd'];
 /** Over 32 MiB, so at blksize 512 the block number wraps past 65,535. */
 const BIG_BYTES = 34_000_000;
@@ -63,7 +62,7 @@ describe('transport interop with real peers', function () {
     let base: string;
 
     before(async function () {
-      const program = requirePeer(this, 'in.tftpd', IN_TFTPD_CANDIDATES);
+      const program = requireTftpdHpa(this);
       const port = await freeUdpPort();
       stop = await startPeerServer(program, ['-L', '-a', `127.0.0.1:${port}`, '-s', root, '-u', 'root', '-B', '65464']);
       base = `tftp://127.0.0.1:${port}`;
