@@ -24,7 +24,7 @@ export const SECTION_DIFFERENCES_LIMIT = 2 * SECTION_OUTPUT_LIMIT + 3 * SECTION_
  * Brotli window the encoder uses and the largest one the decoder accepts. The decoder's ring buffer is as
  * large as the window, so a body asking for the 16 MiB maximum could exceed the device's memory budget.
  */
-export const WINDOW_BITS = 22;
+export const WINDOW_BITS = 20;
 
 /** Largest control value: every length, offset and seek is a safe integer. */
 const MAX_VALUE = Number.MAX_SAFE_INTEGER;

@@ -26,7 +26,7 @@ async function* chunked(bytes: Uint8Array, size = 4096): AsyncIterable<Uint8Arra
 
 async function decodeAll(body: Uint8Array, source: SourceReader | undefined, targetSize: number): Promise<Buffer> {
   const pieces: Buffer[] = [];
-  for await (const piece of delta.decode(chunked(body), source, targetSize)) pieces.push(piece);
+  for await (const piece of delta.decode(chunked(body), source, targetSize)) pieces.push(Buffer.from(piece));
   return Buffer.concat(pieces);
 }
 
