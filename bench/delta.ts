@@ -5,7 +5,8 @@
  *   npm run bench:delta
  *
  * Every tool runs as a child process under GNU time (`/usr/bin/time -f '%e %M'`), which reports the wall time
- * and the maximum resident set size. Each applied image is checked against the target's SHA-256.
+ * and the maximum resident set size; each run is repeated REPEATS times and the fastest kept. Each applied
+ * image is checked against the target's SHA-256.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -20,6 +21,9 @@ const DATA_DIR = join(REPO_ROOT, 'bench/data');
 const FIRMWARE_DIR = resolve(REPO_ROOT, '../shared/firmware');
 const TOOL = join(REPO_ROOT, 'dist/bench/delta-tool.js');
 const TIME = '/usr/bin/time';
+
+/** Runs per tool and pair; the table keeps the fastest, because the machine may be shared. */
+const REPEATS = 3;
 
 interface Pair {
   name: string;
@@ -136,16 +140,26 @@ async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
 }
 
-async function benchmarkPair(pair: Pair, scratch: string): Promise<Row[]> {
+/** Keeps the fastest time and the highest peak of repeated runs, since other load only slows a run down. */
+function best(first: Measure, second: Measure): Measure {
+  const faster = second.seconds < first.seconds ? second : first;
+  return { ...faster, peakKiB: Math.max(first.peakKiB, second.peakKiB) };
+}
+
+async function benchmarkPair(pair: Pair, scratch: string, repeats: number): Promise<Row[]> {
   const newBytes = (await stat(pair.newPath)).size;
   const expected = await sha256(pair.newPath);
   const rows: Row[] = [];
   for (const tool of TOOLS) {
     const patch = join(scratch, 'patch');
     const out = join(scratch, 'out');
-    const create = await measure(...tool.create(pair, patch), scratch);
-    const apply = await measure(...tool.apply(pair, patch, out, newBytes), scratch);
+    let create = await measure(...tool.create(pair, patch), scratch);
+    let apply = await measure(...tool.apply(pair, patch, out, newBytes), scratch);
     if ((await sha256(out)) !== expected) throw new Error(`${tool.name} rebuilt a wrong image for ${pair.name}`);
+    for (let run = 1; run < repeats; run++) {
+      create = best(create, await measure(...tool.create(pair, patch), scratch));
+      apply = best(apply, await measure(...tool.apply(pair, patch, out, newBytes), scratch));
+    }
 
     const row: Row = { pair: pair.name, tool: tool.name, patchBytes: (await stat(patch)).size, newBytes, create, apply };
     if (tool === TOOLS[0]) row.applyInside = (JSON.parse(apply.stdout) as { seconds: number }).seconds;
@@ -200,7 +214,8 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     for (const pair of all) {
       process.stderr.write(`benchmarking ${pair.name}...\n`);
-      rows.push(...(await benchmarkPair(pair, scratch)));
+      // The 34 MB pair runs once: it is there for the apply's peak memory, and a run of all four tools is minutes.
+      rows.push(...(await benchmarkPair(pair, scratch, pair.name === 'turbo' ? 1 : REPEATS)));
     }
     printTable(rows, baseline.peakKiB);
   } finally {

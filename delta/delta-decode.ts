@@ -1,4 +1,4 @@
-import { createBrotliDecompress, type BrotliDecompress } from 'node:zlib';
+import { createBrotliDecompress, type BrotliDecompress, type BrotliOptions } from 'node:zlib';
 
 import { CodecError, formatBytes } from '../errors/index.js';
 import type { SourceReader } from './index.js';
@@ -20,6 +20,9 @@ const SPAN_GAP = 1 << 15;
 
 /** Output size of the brotli decoder's chunks. */
 const INFLATE_CHUNK = 1 << 16;
+
+/** Decompressed bytes the brotli decoder may produce ahead of use, so it works while a section is rebuilt. */
+const INFLATE_AHEAD = 1 << 18;
 
 /**
  * Decodes a delta body, yielding the target image one section (at most SECTION_OUTPUT_LIMIT bytes) at a time.
@@ -262,20 +265,32 @@ class SectionRebuilder {
  * unchanged bytes, each followed by one difference, closed by a final run that ends the copy exactly.
  */
 function addDifferences(differences: VarintReader, output: Buffer, offset: number, length: number): void {
+  // Most runs fit in one varint byte, so those are read here without a call; the reader handles the rest.
+  const bytes = differences.bytes;
+  const end = differences.end;
+  let at = differences.offset;
   let position = 0;
   for (;;) {
-    position += differences.readVarint('difference run');
-    if (position === length) return;
+    if (at < end && bytes[at] < 0x80) {
+      position += bytes[at++];
+    } else {
+      differences.offset = at;
+      position += differences.readVarint('difference run');
+      at = differences.offset;
+    }
+
+    if (position === length) break;
     if (position > length) {
       throw new CodecError(`delta difference run ends ${position - length} bytes past its copy of ${formatBytes(length)}`);
     }
-    if (differences.remaining < 1) {
+    if (at >= end) {
       throw new CodecError('delta differences end inside a copy: expected a difference byte, found the end');
     }
     const index = offset + position;
-    output[index] = (output[index] + differences.nextByte()) & 0xff;
+    output[index] = (output[index] + bytes[at++]) & 0xff;
     position++;
   }
+  differences.offset = at;
 }
 
 /** Pull-based reader of the decompressed body, fed from the compressed chunks as they arrive. */
@@ -289,7 +304,9 @@ class Inflater {
   private fed = 0;
 
   constructor(body: AsyncIterable<Uint8Array>) {
-    this.decompressor = createBrotliDecompress({ chunkSize: INFLATE_CHUNK });
+    // Node passes stream options on to the Transform, though BrotliOptions does not declare them.
+    const options = { chunkSize: INFLATE_CHUNK, readableHighWaterMark: INFLATE_AHEAD } as BrotliOptions;
+    this.decompressor = createBrotliDecompress(options);
     this.chunks = (this.decompressor as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     this.feeding = this.feed(body);
   }

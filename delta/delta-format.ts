@@ -91,10 +91,10 @@ export class VarintReader {
   offset: number;
 
   constructor(
-    private readonly bytes: Uint8Array,
+    readonly bytes: Uint8Array,
     private readonly what: string,
     start = 0,
-    private readonly end = bytes.length,
+    readonly end = bytes.length,
   ) {
     this.offset = start;
   }
@@ -125,11 +125,6 @@ export class VarintReader {
       }
     }
     throw new CodecError(`delta ${this.what} has an overlong varint for ${field}: expected at most ${MAX_VARINT_BYTES} bytes`);
-  }
-
-  /** Returns the next byte; the caller checks `remaining` first. */
-  nextByte(): number {
-    return this.bytes[this.offset++];
   }
 
   readSignedVarint(field: string): number {

@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 import type { SourceReader } from './index.js';
@@ -13,6 +14,10 @@ const CACHED_BLOCKS = 16;
  * which saves system calls when small reads fall near each other; the blocks are allocated once and reused,
  * so reading never allocates more memory. `readInto` reads straight into the caller's buffer. Reads must
  * not overlap in time, because a read may reuse the block that an earlier, unfinished one returns.
+ *
+ * NOTE: `readInto` reads synchronously (at most 256 KiB per call from the delta decoder), which blocks the event
+ * loop for that read. From the page cache that is tens of microseconds, where a hop through libuv's thread pool
+ * cost up to 250 microseconds per read on a busy 2-core machine; on slow flash it could be milliseconds.
  */
 export async function openSourceFile(path: string): Promise<SourceReader & { close(): Promise<void> }> {
   const handle = await open(path, 'r');
@@ -21,8 +26,8 @@ export async function openSourceFile(path: string): Promise<SourceReader & { clo
   return {
     size,
     read: (position: number, length: number) => cache.read(position, length),
-    readInto: (buffer: Uint8Array, offset: number, length: number, position: number) =>
-      readFully(handle, buffer, offset, Math.max(0, Math.min(length, size - position)), position),
+    readInto: async (buffer: Uint8Array, offset: number, length: number, position: number) =>
+      readFullySync(handle.fd, buffer, offset, Math.max(0, Math.min(length, size - position)), position),
     close: () => handle.close(),
   };
 }
@@ -86,6 +91,16 @@ class BlockCache {
     this.blocks.set(index, block);
     return block;
   }
+}
+
+function readFullySync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
+  let filled = 0;
+  while (filled < length) {
+    const bytesRead = readSync(fd, buffer, offset + filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }
 
 async function readFully(handle: FileHandle, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
