@@ -24,7 +24,7 @@ async function create(oldPath: string, newPath: string, patchPath: string): Prom
   return { seconds, bytes: body.length };
 }
 
-/** Applies as the device does: streams the patch, reads the source through the cache, hashes while writing. */
+/** Applies as the device does: streams the patch, reads the source with openSourceFile, hashes while writing. */
 async function apply(oldPath: string, patchPath: string, outPath: string, targetSize: number): Promise<object> {
   const started = performance.now();
   const source = await openSourceFile(oldPath);

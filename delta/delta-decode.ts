@@ -38,6 +38,10 @@ export async function* decodeDelta(
     throw new CodecError('delta body needs the source image to decode, but no source image was given');
   }
 
+  if (!Number.isSafeInteger(targetSize) || targetSize < 0) {
+    throw new CodecError(`delta target size must be a non-negative safe integer, found ${targetSize}`);
+  }
+
   const inflater = new Inflater(body);
   const rebuilder = new SectionRebuilder(source, Math.min(targetSize, SECTION_OUTPUT_LIMIT));
   let written = 0;
@@ -48,9 +52,6 @@ export async function* decodeDelta(
       written += output.length;
       yield output;
     }
-  } catch (error) {
-    if (error instanceof CodecError) throw error;
-    throw new CodecError(`delta body is not a valid brotli stream: ${(error as Error).message}`, { cause: error });
   } finally {
     await inflater.close();
   }
@@ -302,6 +303,8 @@ class Inflater {
   private contents: Buffer = Buffer.alloc(0);
   private ended = false;
   private fed = 0;
+  /** What reading the body threw, if anything; it reaches the caller as it is, not as a codec error. */
+  private bodyError: unknown;
 
   constructor(body: AsyncIterable<Uint8Array>) {
     // Node passes stream options on to the Transform, though BrotliOptions does not declare them.
@@ -324,6 +327,7 @@ class Inflater {
       }
       decompressor.end();
     } catch (error) {
+      this.bodyError = error;
       decompressor.destroy(error as Error);
     }
   }
@@ -336,7 +340,7 @@ class Inflater {
   /** Buffers at least `count` bytes unless the stream ends first; returns whether it got them. */
   private async fill(count: number): Promise<boolean> {
     while (this.pending.length < count && !this.ended) {
-      const next = await this.chunks.next();
+      const next = await this.nextChunk();
       if (next.done) {
         this.ended = true;
       } else {
@@ -344,6 +348,16 @@ class Inflater {
       }
     }
     return this.pending.length >= count;
+  }
+
+  /** Returns the next decompressed chunk. A brotli error becomes a CodecError; an error reading the body passes unchanged. */
+  private async nextChunk(): Promise<IteratorResult<Buffer>> {
+    try {
+      return await this.chunks.next();
+    } catch (error) {
+      if (error instanceof CodecError || error === this.bodyError) throw error;
+      throw new CodecError(`delta body is not a valid brotli stream: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   async readVarint(field: string): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { CodecError } from '../errors/index.js';
 
-/** Target bytes one section rebuilds at most, which bounds what the decoder holds at once. */
+/** Target bytes one section rebuilds at most, which bounds the decoder's buffers. */
 export const SECTION_OUTPUT_LIMIT = 1 << 20;
 
 /** Control entries per section at most; the encoder starts a new section when it reaches this. */

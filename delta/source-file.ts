@@ -11,8 +11,8 @@ const CACHED_BLOCKS = 16;
 
 /**
  * Opens a source image for positioned reads. `read` goes through a small cache of recently read blocks,
- * which saves system calls when small reads fall near each other; the blocks are allocated once and reused,
- * so reading never allocates more memory. `readInto` reads straight into the caller's buffer. Reads must
+ * which saves system calls when small reads fall near each other. The blocks are allocated once and reused,
+ * so the cache never grows. `readInto` reads straight into the caller's buffer. Reads must
  * not overlap in time, because a read may reuse the block that an earlier, unfinished one returns.
  *
  * NOTE: `readInto` reads synchronously (at most 256 KiB per call from the delta decoder), which blocks the event
