@@ -1,9 +1,10 @@
-import { createBrotliDecompress, type BrotliDecompress } from 'node:zlib';
+import { createBrotliDecompress, type BrotliDecompress, type BrotliOptions } from 'node:zlib';
 
 import { CodecError, formatBytes } from '../errors/index.js';
 import type { SourceReader } from './index.js';
 import {
   SECTION_CONTROLS_LIMIT,
+  SECTION_ENTRY_LIMIT,
   SECTION_DIFFERENCES_LIMIT,
   SECTION_OUTPUT_LIMIT,
   VarintReader,
@@ -11,16 +12,22 @@ import {
   brotliWindowBits,
 } from './delta-format.js';
 
-/** Largest positioned read of the source at once, so a long copy does not allocate its whole length. */
-const SOURCE_READ_LIMIT = 1 << 18;
+/** Largest source read at once; copies are gathered into reads of up to this size. */
+const SPAN_LIMIT = 1 << 18;
+
+/** Copies whose source ranges lie at most this far apart are read together, gap included. */
+const SPAN_GAP = 1 << 15;
 
 /** Output size of the brotli decoder's chunks. */
 const INFLATE_CHUNK = 1 << 16;
 
+/** Decompressed bytes the brotli decoder may produce ahead of use, so it works while a section is rebuilt. */
+const INFLATE_AHEAD = 1 << 18;
+
 /**
  * Decodes a delta body, yielding the target image one section (at most SECTION_OUTPUT_LIMIT bytes) at a time.
  * Every control value is checked before use, so a damaged or hostile body fails with a CodecError and never
- * reads outside the source or writes past `targetSize`.
+ * reads outside the source or writes past `targetSize`. The yielded buffer is reused for the next section.
  */
 export async function* decodeDelta(
   body: AsyncIterable<Uint8Array>,
@@ -31,20 +38,20 @@ export async function* decodeDelta(
     throw new CodecError('delta body needs the source image to decode, but no source image was given');
   }
 
+  if (!Number.isSafeInteger(targetSize) || targetSize < 0) {
+    throw new CodecError(`delta target size must be a non-negative safe integer, found ${targetSize}`);
+  }
+
   const inflater = new Inflater(body);
+  const rebuilder = new SectionRebuilder(source, Math.min(targetSize, SECTION_OUTPUT_LIMIT));
   let written = 0;
-  let cursor = 0;
   try {
     while (await inflater.hasMore()) {
       const section = await readSection(inflater, targetSize - written);
-      const output = Buffer.allocUnsafe(section.outputLength);
-      cursor = await rebuildSection(section, source, cursor, output);
+      const output = await rebuilder.rebuild(section);
       written += output.length;
       yield output;
     }
-  } catch (error) {
-    if (error instanceof CodecError) throw error;
-    throw new CodecError(`delta body is not a valid brotli stream: ${(error as Error).message}`, { cause: error });
   } finally {
     await inflater.close();
   }
@@ -60,7 +67,7 @@ export async function* decodeDelta(
 
 interface Section {
   readonly outputLength: number;
-  /** Controls, difference tokens and literals, one after the other. */
+  /** Controls, difference tokens and literals, one after the other; valid until the next section is read. */
   readonly bytes: Buffer;
   readonly controlsLength: number;
   readonly differencesLength: number;
@@ -96,74 +103,161 @@ async function readSection(inflater: Inflater, targetRoom: number): Promise<Sect
   return { outputLength, bytes, controlsLength, differencesLength };
 }
 
-/** Runs one section's control entries into `output` and returns the source cursor after them. */
-async function rebuildSection(section: Section, source: SourceReader, cursor: number, output: Buffer): Promise<number> {
-  const { bytes, controlsLength, differencesLength, outputLength } = section;
-  const controls = new VarintReader(bytes, 'controls', 0, controlsLength);
-  const differences = new VarintReader(bytes, 'differences', controlsLength, controlsLength + differencesLength);
-  let literalOffset = controlsLength + differencesLength;
-  let filled = 0;
+/**
+ * Rebuilds sections into one reused output buffer. Source reads are gathered per section: the copies are
+ * sorted by source position and read in spans of up to SPAN_LIMIT bytes, so a section of many small copies
+ * costs a few large reads and not one read each.
+ */
+class SectionRebuilder {
+  private readonly output: Buffer;
+  private readonly span = Buffer.allocUnsafe(SPAN_LIMIT);
+  /** Per copy of the current section, in output order: source position, length and output offset. */
+  private readonly copySource = new Float64Array(SECTION_ENTRY_LIMIT);
+  private readonly copyLength = new Int32Array(SECTION_ENTRY_LIMIT);
+  private readonly copyOffset = new Int32Array(SECTION_ENTRY_LIMIT);
+  private readonly order = new Int32Array(SECTION_ENTRY_LIMIT);
+  private cursor = 0;
 
-  while (controls.remaining > 0) {
-    const seek = controls.readSignedVarint('seek');
-    const copy = controls.readVarint('copy length');
-    const literal = controls.readVarint('literal length');
+  constructor(
+    private readonly source: SourceReader,
+    outputCapacity: number,
+  ) {
+    this.output = Buffer.allocUnsafe(outputCapacity);
+  }
 
-    if (copy + literal > outputLength - filled) {
-      throw new CodecError(
-        `delta entry writes ${formatBytes(copy + literal)} but its section has ${formatBytes(outputLength - filled)} left`,
-      );
-    }
-    cursor += seek;
-    if (cursor < 0 || cursor + copy > source.size) {
-      throw new CodecError(
-        `delta entry reads source bytes ${cursor} to ${cursor + copy}, outside the source image of ${formatBytes(source.size)}`,
-      );
-    }
+  async rebuild(section: Section): Promise<Buffer> {
+    const output = this.output.subarray(0, section.outputLength);
+    const copyCount = this.runControls(section, output);
+    await this.readCopies(copyCount, output);
+    this.addAllDifferences(section, copyCount, output);
+    return output;
+  }
 
-    if (copy > 0) {
-      await readSource(source, cursor, output, filled, copy);
-      addDifferences(differences, output, filled, copy);
-      cursor += copy;
-      filled += copy;
-    }
+  /** Checks every entry, places the literals and records the copies; returns the number of copies. */
+  private runControls(section: Section, output: Buffer): number {
+    const { bytes, controlsLength, differencesLength, outputLength } = section;
+    const controls = new VarintReader(bytes, 'controls', 0, controlsLength);
+    const sourceSize = this.source.size;
+    let literalOffset = controlsLength + differencesLength;
+    let filled = 0;
+    let copyCount = 0;
+    let entryCount = 0;
 
-    if (literal > 0) {
-      if (literalOffset + literal > bytes.length) {
+    while (controls.remaining > 0) {
+      if (++entryCount > SECTION_ENTRY_LIMIT) {
+        throw new CodecError(`delta section has more than ${SECTION_ENTRY_LIMIT} control entries, the format's limit`);
+      }
+      const seek = controls.readSignedVarint('seek');
+      const copy = controls.readVarint('copy length');
+      const literal = controls.readVarint('literal length');
+
+      if (copy + literal > outputLength - filled) {
         throw new CodecError(
-          `delta entry needs ${formatBytes(literal)} of literals but its section has ${formatBytes(bytes.length - literalOffset)} left`,
+          `delta entry writes ${formatBytes(copy + literal)} but its section has ${formatBytes(outputLength - filled)} left`,
         );
       }
-      bytes.copy(output, filled, literalOffset, literalOffset + literal);
-      literalOffset += literal;
-      filled += literal;
+      this.cursor += seek;
+      if (this.cursor < 0 || this.cursor + copy > sourceSize) {
+        throw new CodecError(
+          `delta entry reads source bytes ${this.cursor} to ${this.cursor + copy}, outside the source image of ${formatBytes(sourceSize)}`,
+        );
+      }
+
+      if (copy > 0) {
+        this.copySource[copyCount] = this.cursor;
+        this.copyLength[copyCount] = copy;
+        this.copyOffset[copyCount] = filled;
+        copyCount++;
+        this.cursor += copy;
+        filled += copy;
+      }
+
+      if (literal > 0) {
+        if (literalOffset + literal > bytes.length) {
+          throw new CodecError(
+            `delta entry needs ${formatBytes(literal)} of literals but its section has ${formatBytes(bytes.length - literalOffset)} left`,
+          );
+        }
+        bytes.copy(output, filled, literalOffset, literalOffset + literal);
+        literalOffset += literal;
+        filled += literal;
+      }
+    }
+
+    // Left-over parts mean the body is not what the encoder wrote, even if the output happens to fill up.
+    if (filled !== outputLength) {
+      throw new CodecError(`delta section entries rebuild ${formatBytes(filled)}, expected its declared ${formatBytes(outputLength)}`);
+    }
+    if (literalOffset !== bytes.length) {
+      throw new CodecError(`delta section has ${formatBytes(bytes.length - literalOffset)} of unused literals, expected none`);
+    }
+    return copyCount;
+  }
+
+  /** Fills every copy's output range with its source bytes, reading nearby ranges together. */
+  private async readCopies(copyCount: number, output: Buffer): Promise<void> {
+    const { copySource, copyLength, copyOffset, order } = this;
+    let sorted = true;
+    for (let i = 0; i < copyCount; i++) {
+      order[i] = i;
+      if (i > 0 && copySource[i] < copySource[i - 1]) sorted = false;
+    }
+    const byPosition = order.subarray(0, copyCount);
+    if (!sorted) byPosition.sort((a, b) => copySource[a] - copySource[b] || a - b);
+
+    for (let first = 0; first < copyCount; ) {
+      const start = copySource[byPosition[first]];
+      let end = start + copyLength[byPosition[first]];
+      let last = first + 1;
+      while (last < copyCount) {
+        const next = byPosition[last];
+        const nextEnd = Math.max(end, copySource[next] + copyLength[next]);
+        if (copySource[next] - end > SPAN_GAP || nextEnd - start > SPAN_LIMIT) break;
+        end = nextEnd;
+        last++;
+      }
+
+      if (end - start > SPAN_LIMIT) {
+        // One copy longer than a span goes straight into the output.
+        const index = byPosition[first];
+        await this.readSource(start, copyLength[index], output, copyOffset[index]);
+      } else {
+        await this.readSource(start, end - start, this.span, 0);
+        for (let k = first; k < last; k++) {
+          const index = byPosition[k];
+          const from = copySource[index] - start;
+          this.span.copy(output, copyOffset[index], from, from + copyLength[index]);
+        }
+      }
+      first = last;
     }
   }
 
-  // Left-over parts mean the body is not what the encoder wrote, even if the output happens to fill up.
-  if (filled !== outputLength) {
-    throw new CodecError(`delta section entries rebuild ${formatBytes(filled)}, expected its declared ${formatBytes(outputLength)}`);
-  }
-  if (differences.remaining !== 0) {
-    throw new CodecError(`delta section has ${formatBytes(differences.remaining)} of unused difference tokens, expected none`);
-  }
-  if (literalOffset !== bytes.length) {
-    throw new CodecError(`delta section has ${formatBytes(bytes.length - literalOffset)} of unused literals, expected none`);
-  }
-  return cursor;
-}
-
-async function readSource(source: SourceReader, position: number, output: Buffer, offset: number, length: number): Promise<void> {
-  for (let done = 0; done < length; ) {
-    const pieceLength = Math.min(length - done, SOURCE_READ_LIMIT);
-    const piece = await source.read(position + done, pieceLength);
-    if (piece.length !== pieceLength) {
-      throw new CodecError(
-        `source image read at ${position + done} returned ${formatBytes(piece.length)}, expected ${formatBytes(pieceLength)}`,
-      );
+  private async readSource(position: number, length: number, target: Buffer, offset: number): Promise<void> {
+    const source = this.source;
+    for (let done = 0; done < length; ) {
+      const pieceLength = Math.min(length - done, SPAN_LIMIT);
+      let got: number;
+      if (source.readInto !== undefined) {
+        got = await source.readInto(target, offset + done, pieceLength, position + done);
+      } else {
+        const piece = await source.read(position + done, pieceLength);
+        got = piece.copy(target, offset + done, 0, Math.min(piece.length, pieceLength));
+      }
+      if (got !== pieceLength) {
+        throw new CodecError(`source image read at ${position + done} returned ${formatBytes(got)}, expected ${formatBytes(pieceLength)}`);
+      }
+      done += pieceLength;
     }
-    piece.copy(output, offset + done);
-    done += pieceLength;
+  }
+
+  private addAllDifferences(section: Section, copyCount: number, output: Buffer): void {
+    const start = section.controlsLength;
+    const differences = new VarintReader(section.bytes, 'differences', start, start + section.differencesLength);
+    for (let i = 0; i < copyCount; i++) addDifferences(differences, output, this.copyOffset[i], this.copyLength[i]);
+    if (differences.remaining !== 0) {
+      throw new CodecError(`delta section has ${formatBytes(differences.remaining)} of unused difference tokens, expected none`);
+    }
   }
 }
 
@@ -172,20 +266,32 @@ async function readSource(source: SourceReader, position: number, output: Buffer
  * unchanged bytes, each followed by one difference, closed by a final run that ends the copy exactly.
  */
 function addDifferences(differences: VarintReader, output: Buffer, offset: number, length: number): void {
+  // Most runs fit in one varint byte, so those are read here without a call; the reader handles the rest.
+  const bytes = differences.bytes;
+  const end = differences.end;
+  let at = differences.offset;
   let position = 0;
   for (;;) {
-    position += differences.readVarint('difference run');
-    if (position === length) return;
+    if (at < end && bytes[at] < 0x80) {
+      position += bytes[at++];
+    } else {
+      differences.offset = at;
+      position += differences.readVarint('difference run');
+      at = differences.offset;
+    }
+
+    if (position === length) break;
     if (position > length) {
       throw new CodecError(`delta difference run ends ${position - length} bytes past its copy of ${formatBytes(length)}`);
     }
-    if (differences.remaining < 1) {
+    if (at >= end) {
       throw new CodecError('delta differences end inside a copy: expected a difference byte, found the end');
     }
     const index = offset + position;
-    output[index] = (output[index] + differences.nextByte()) & 0xff;
+    output[index] = (output[index] + bytes[at++]) & 0xff;
     position++;
   }
+  differences.offset = at;
 }
 
 /** Pull-based reader of the decompressed body, fed from the compressed chunks as they arrive. */
@@ -194,11 +300,16 @@ class Inflater {
   private readonly chunks: AsyncIterator<Buffer>;
   private readonly feeding: Promise<void>;
   private pending: Buffer = Buffer.alloc(0);
+  private contents: Buffer = Buffer.alloc(0);
   private ended = false;
   private fed = 0;
+  /** What reading the body threw, if anything; it reaches the caller as it is, not as a codec error. */
+  private bodyError: unknown;
 
   constructor(body: AsyncIterable<Uint8Array>) {
-    this.decompressor = createBrotliDecompress({ chunkSize: INFLATE_CHUNK });
+    // Node passes stream options on to the Transform, though BrotliOptions does not declare them.
+    const options = { chunkSize: INFLATE_CHUNK, readableHighWaterMark: INFLATE_AHEAD } as BrotliOptions;
+    this.decompressor = createBrotliDecompress(options);
     this.chunks = (this.decompressor as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     this.feeding = this.feed(body);
   }
@@ -211,10 +322,12 @@ class Inflater {
         if (chunk.length === 0) continue;
         if (this.fed === 0) checkWindow(chunk[0]);
         this.fed += chunk.length;
-        if (!decompressor.write(chunk)) await drainedOrClosed(decompressor);
+        // Waiting until brotli has taken in each chunk lets the caller reuse its buffer for the next one.
+        await written(decompressor, chunk);
       }
       decompressor.end();
     } catch (error) {
+      this.bodyError = error;
       decompressor.destroy(error as Error);
     }
   }
@@ -227,7 +340,7 @@ class Inflater {
   /** Buffers at least `count` bytes unless the stream ends first; returns whether it got them. */
   private async fill(count: number): Promise<boolean> {
     while (this.pending.length < count && !this.ended) {
-      const next = await this.chunks.next();
+      const next = await this.nextChunk();
       if (next.done) {
         this.ended = true;
       } else {
@@ -235,6 +348,16 @@ class Inflater {
       }
     }
     return this.pending.length >= count;
+  }
+
+  /** Returns the next decompressed chunk. A brotli error becomes a CodecError; an error reading the body passes unchanged. */
+  private async nextChunk(): Promise<IteratorResult<Buffer>> {
+    try {
+      return await this.chunks.next();
+    } catch (error) {
+      if (error instanceof CodecError || error === this.bodyError) throw error;
+      throw new CodecError(`delta body is not a valid brotli stream: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   async readVarint(field: string): Promise<number> {
@@ -245,9 +368,13 @@ class Inflater {
     return value;
   }
 
-  /** Reads exactly `length` decompressed bytes into a new buffer. */
+  /**
+   * Reads exactly `length` decompressed bytes into a buffer that the next call reuses. It grows to the largest
+   * section read, which the format's section limits bound.
+   */
   async readExact(length: number, what: string): Promise<Buffer> {
-    const result = Buffer.allocUnsafe(length);
+    if (this.contents.length < length) this.contents = Buffer.allocUnsafe(Math.max(length, 2 * this.contents.length));
+    const result = this.contents.subarray(0, length);
     let filled = 0;
     while (filled < length) {
       if (this.pending.length === 0 && !(await this.fill(1))) {
@@ -272,16 +399,15 @@ class Inflater {
   }
 }
 
-/** Waits until the decompressor wants more input, or is closed because decoding stopped. */
-function drainedOrClosed(decompressor: BrotliDecompress): Promise<void> {
+/** Writes one chunk and waits until the decompressor has consumed it, or is closed because decoding stopped. */
+function written(decompressor: BrotliDecompress, chunk: Uint8Array): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
-      decompressor.off('drain', done);
       decompressor.off('close', done);
       resolve();
     };
-    decompressor.on('drain', done);
     decompressor.on('close', done);
+    decompressor.write(chunk, done);
   });
 }
 

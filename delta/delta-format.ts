@@ -5,7 +5,7 @@
  */
 import { CodecError } from '../errors/index.js';
 
-/** Target bytes one section rebuilds at most, which bounds what the decoder holds at once. */
+/** Target bytes one section rebuilds at most, which bounds the decoder's buffers. */
 export const SECTION_OUTPUT_LIMIT = 1 << 20;
 
 /** Control entries per section at most; the encoder starts a new section when it reaches this. */
@@ -24,7 +24,7 @@ export const SECTION_DIFFERENCES_LIMIT = 2 * SECTION_OUTPUT_LIMIT + 3 * SECTION_
  * Brotli window the encoder uses and the largest one the decoder accepts. The decoder's ring buffer is as
  * large as the window, so a body asking for the 16 MiB maximum could exceed the device's memory budget.
  */
-export const WINDOW_BITS = 22;
+export const WINDOW_BITS = 20;
 
 /** Largest control value: every length, offset and seek is a safe integer. */
 const MAX_VALUE = Number.MAX_SAFE_INTEGER;
@@ -91,10 +91,10 @@ export class VarintReader {
   offset: number;
 
   constructor(
-    private readonly bytes: Uint8Array,
+    readonly bytes: Uint8Array,
     private readonly what: string,
     start = 0,
-    private readonly end = bytes.length,
+    readonly end = bytes.length,
   ) {
     this.offset = start;
   }
@@ -125,11 +125,6 @@ export class VarintReader {
       }
     }
     throw new CodecError(`delta ${this.what} has an overlong varint for ${field}: expected at most ${MAX_VARINT_BYTES} bytes`);
-  }
-
-  /** Returns the next byte; the caller checks `remaining` first. */
-  nextByte(): number {
-    return this.bytes[this.offset++];
   }
 
   readSignedVarint(field: string): number {

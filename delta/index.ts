@@ -11,9 +11,15 @@ export interface SourceReader {
   readonly size: number;
   /**
    * Reads exactly `length` bytes at `position`; a read outside [0, size) is a codec error raised by the caller.
-   * The result may share memory with a read cache, so callers copy from it and never modify it.
+   * The result may share memory with a read cache and stays valid only until the next read, so callers copy
+   * from it at once and never modify it.
    */
   read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Reads `length` bytes at `position` into `buffer` at `offset` without allocating, and returns the number of
+   * bytes read (fewer only at the end of the image). Optional: codecs fall back to `read` without it.
+   */
+  readInto?(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
 }
 
 export interface BodyCodec {
@@ -26,7 +32,9 @@ export interface BodyCodec {
   /**
    * Decodes a patch body read sequentially from `body`, yielding the target image in order. Yields exactly
    * `targetSize` bytes or throws a CodecError (a body that ends early, leaves data over, or would write past
-   * `targetSize`). Memory use is bounded whatever the image size.
+   * `targetSize`). Memory use is bounded whatever the image size. A yielded buffer may be reused for later
+   * output once the consumer asks for the next one, so a consumer that keeps output copies it. A codec is
+   * done with a body chunk when it asks for the next, so the caller may reuse the chunk's buffer.
    */
   decode(body: AsyncIterable<Uint8Array>, source: SourceReader | undefined, targetSize: number): AsyncIterable<Buffer>;
 }

@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 import type { SourceReader } from './index.js';
@@ -9,9 +10,14 @@ const BLOCK_SIZE = 1 << 16;
 const CACHED_BLOCKS = 16;
 
 /**
- * Opens a source image for positioned reads through a small cache of recently read blocks. A delta reads
- * the source mostly forwards in pieces of a few hundred bytes to a few KiB, so whole blocks save most system
- * calls; reads longer than two blocks go straight to the file and are not cached.
+ * Opens a source image for positioned reads. `read` goes through a small cache of recently read blocks,
+ * which saves system calls when small reads fall near each other. The blocks are allocated once and reused,
+ * so the cache never grows. `readInto` reads straight into the caller's buffer. Reads must
+ * not overlap in time, because a read may reuse the block that an earlier, unfinished one returns.
+ *
+ * NOTE: `readInto` reads synchronously (at most 256 KiB per call from the delta decoder), which blocks the event
+ * loop for that read. From the page cache that is tens of microseconds, where a hop through libuv's thread pool
+ * cost up to 250 microseconds per read on a busy 2-core machine; on slow flash it could be milliseconds.
  */
 export async function openSourceFile(path: string): Promise<SourceReader & { close(): Promise<void> }> {
   const handle = await open(path, 'r');
@@ -20,14 +26,21 @@ export async function openSourceFile(path: string): Promise<SourceReader & { clo
   return {
     size,
     read: (position: number, length: number) => cache.read(position, length),
+    readInto: async (buffer: Uint8Array, offset: number, length: number, position: number) =>
+      readFullySync(handle.fd, buffer, offset, Math.max(0, Math.min(length, size - position)), position),
     close: () => handle.close(),
   };
 }
 
-/** Least-recently-used cache of aligned blocks. Returns fewer bytes than asked only at the end of the file. */
+/**
+ * Least-recently-used cache of aligned blocks. A read within at most two blocks returns a view of a cached
+ * block or one reused join buffer; a longer read is not cached and gets a buffer of its own.
+ */
 class BlockCache {
   /** Block index to block contents, in order of last use (oldest first, as a Map keeps insertion order). */
   private readonly blocks = new Map<number, Buffer>();
+  /** Two blocks' worth, for reads that straddle a block boundary. */
+  private readonly joined = Buffer.allocUnsafe(2 * BLOCK_SIZE);
 
   constructor(
     private readonly handle: FileHandle,
@@ -37,26 +50,23 @@ class BlockCache {
   async read(position: number, length: number): Promise<Buffer> {
     const end = Math.min(position + length, this.size);
     if (position >= end) return Buffer.alloc(0);
-    if (end - position > 2 * BLOCK_SIZE) return this.readFile(position, end - position);
+    if (end - position > BLOCK_SIZE) {
+      const result = Buffer.allocUnsafe(end - position);
+      const filled = await readFully(this.handle, result, 0, result.length, position);
+      return result.subarray(0, filled);
+    }
 
     const firstBlock = Math.floor(position / BLOCK_SIZE);
     const lastBlock = Math.floor((end - 1) / BLOCK_SIZE);
-    if (firstBlock === lastBlock) {
-      const block = await this.block(firstBlock);
-      const start = position - firstBlock * BLOCK_SIZE;
-      return block.subarray(start, start + end - position);
-    }
+    const first = await this.block(firstBlock);
+    const start = position - firstBlock * BLOCK_SIZE;
+    if (firstBlock === lastBlock) return first.subarray(start, start + end - position);
 
-    const result = Buffer.allocUnsafe(end - position);
-    let filled = 0;
-    for (let index = firstBlock; index <= lastBlock; index++) {
-      const block = await this.block(index);
-      const start = Math.max(position - index * BLOCK_SIZE, 0);
-      const stop = Math.min(end - index * BLOCK_SIZE, block.length);
-      if (start >= stop) break;
-      filled += block.copy(result, filled, start, stop);
-    }
-    return filled === result.length ? result : result.subarray(0, filled);
+    // Both blocks are in the cache now: the second lookup evicts neither, because the first was just used.
+    const filled = first.copy(this.joined, 0, start);
+    const second = await this.block(lastBlock);
+    const more = second.copy(this.joined, filled, 0, end - lastBlock * BLOCK_SIZE);
+    return this.joined.subarray(0, filled + more);
   }
 
   private async block(index: number): Promise<Buffer> {
@@ -67,24 +77,38 @@ class BlockCache {
       return cached;
     }
 
-    const start = index * BLOCK_SIZE;
-    const block = await this.readFile(start, Math.min(BLOCK_SIZE, this.size - start));
+    let buffer: Buffer;
     if (this.blocks.size >= CACHED_BLOCKS) {
-      const oldest = this.blocks.keys().next().value as number;
+      const [oldest, reused] = this.blocks.entries().next().value as [number, Buffer];
       this.blocks.delete(oldest);
+      buffer = reused.buffer.byteLength === BLOCK_SIZE ? Buffer.from(reused.buffer, reused.byteOffset, BLOCK_SIZE) : Buffer.allocUnsafe(BLOCK_SIZE);
+    } else {
+      buffer = Buffer.allocUnsafe(BLOCK_SIZE);
     }
+    const start = index * BLOCK_SIZE;
+    const filled = await readFully(this.handle, buffer, 0, Math.min(BLOCK_SIZE, this.size - start), start);
+    const block = buffer.subarray(0, filled);
     this.blocks.set(index, block);
     return block;
   }
+}
 
-  private async readFile(position: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length);
-    let filled = 0;
-    while (filled < length) {
-      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, position + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return filled === length ? buffer : buffer.subarray(0, filled);
+function readFullySync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
+  let filled = 0;
+  while (filled < length) {
+    const bytesRead = readSync(fd, buffer, offset + filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
   }
+  return filled;
+}
+
+async function readFully(handle: FileHandle, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, offset + filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }

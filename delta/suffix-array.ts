@@ -1,8 +1,8 @@
 /**
  * Suffix array construction by induced sorting (SA-IS: Nong, Zhang and Chan, "Two Efficient Algorithms for
- * Linear Time Suffix Array Construction", IEEE Transactions on Computers, 2011). Linear time, and the only
- * large allocation besides the result is one type byte per position, so the old image costs about 5 bytes
- * per byte to index.
+ * Linear Time Suffix Array Construction", IEEE Transactions on Computers, 2011). Linear time. Besides the
+ * 4-byte result per position it needs one type bit per position on each level, and the deeper levels keep
+ * their reduced strings and, where it fits, their buckets in unused parts of the result.
  */
 
 type Text = Uint8Array | Int32Array;
@@ -18,28 +18,30 @@ export function buildSuffixArray(text: Uint8Array): Int32Array {
  * Sorts the suffixes of `text[0, n)` over an alphabet of `alphabetSize` symbols into `sa[0, n)`. The end of
  * the text is a virtual sentinel smaller than every symbol, so no symbol value has to be reserved for it.
  */
-function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: number): void {
+function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: number, spare?: Int32Array): void {
   if (n === 0) return;
   if (n === 1) {
     sa[0] = 0;
     return;
   }
 
-  // Type of each suffix: 1 when it sorts before the suffix that follows it (S-type), 0 otherwise (L-type).
-  // The last suffix is L-type because it sorts after the sentinel.
-  const types = new Uint8Array(n);
+  // Type bit of each suffix: set when it sorts before the suffix that follows it (S-type), clear otherwise
+  // (L-type). The last suffix is L-type because it sorts after the sentinel.
+  const types = new Uint8Array((n + 7) >> 3);
+  let sType = 0;
   for (let i = n - 2; i >= 0; i--) {
     const here = text[i];
     const next = text[i + 1];
-    types[i] = here < next || (here === next && types[i + 1] === 1) ? 1 : 0;
+    sType = here < next || (here === next && sType === 1) ? 1 : 0;
+    if (sType === 1) types[i >> 3] |= 1 << (i & 7);
   }
-  const buckets = new Int32Array(alphabetSize);
+  const buckets = spare !== undefined && spare.length >= alphabetSize ? spare.subarray(0, alphabetSize) : new Int32Array(alphabetSize);
 
   // Step 1: sort the LMS substrings by inducing from LMS positions dropped at their bucket ends.
   sa.fill(-1, 0, n);
   fillBucketEnds(text, n, buckets);
   for (let i = 1; i < n; i++) {
-    if (types[i] === 1 && types[i - 1] === 0) sa[--buckets[text[i]]] = i;
+    if (isLms(types, i)) sa[--buckets[text[i]]] = i;
   }
   induceSort(text, sa, n, types, buckets);
 
@@ -69,14 +71,15 @@ function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: numbe
   const reduced = sa.subarray(n - lmsCount, n);
   const reducedSa = sa.subarray(0, lmsCount);
   if (nameCount < lmsCount) {
-    sortSuffixes(reduced, reducedSa, lmsCount, nameCount);
+    // The middle of `sa` is free while the reduced problem is sorted, and often large enough for its buckets.
+    sortSuffixes(reduced, reducedSa, lmsCount, nameCount, sa.subarray(lmsCount, n - lmsCount));
   } else {
     for (let i = 0; i < lmsCount; i++) reducedSa[reduced[i]] = i;
   }
 
   // Step 4: put the LMS suffixes, now in order, at their bucket ends and induce the whole array from them.
   for (let i = 1, j = 0; i < n; i++) {
-    if (types[i] === 1 && types[i - 1] === 0) reduced[j++] = i;
+    if (isLms(types, i)) reduced[j++] = i;
   }
   for (let i = 0; i < lmsCount; i++) reducedSa[i] = reduced[reducedSa[i]];
   sa.fill(-1, lmsCount, n);
@@ -89,8 +92,12 @@ function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: numbe
   induceSort(text, sa, n, types, buckets);
 }
 
+function isS(types: Uint8Array, position: number): boolean {
+  return ((types[position >> 3] >> (position & 7)) & 1) === 1;
+}
+
 function isLms(types: Uint8Array, position: number): boolean {
-  return position > 0 && types[position] === 1 && types[position - 1] === 0;
+  return position > 0 && isS(types, position) && !isS(types, position - 1);
 }
 
 /** Compares two LMS substrings, each running up to and including the next LMS position. */
@@ -98,7 +105,7 @@ function equalLmsSubstrings(text: Text, types: Uint8Array, n: number, a: number,
   for (let d = 0; ; d++) {
     // A substring that reaches the sentinel is unique, because only one suffix contains the sentinel there.
     if (a + d >= n || b + d >= n) return false;
-    if (text[a + d] !== text[b + d] || types[a + d] !== types[b + d]) return false;
+    if (text[a + d] !== text[b + d] || isS(types, a + d) !== isS(types, b + d)) return false;
     if (d > 0 && (isLms(types, a + d) || isLms(types, b + d))) return true;
   }
 }
@@ -134,12 +141,12 @@ function induceSort(text: Text, sa: Int32Array, n: number, types: Uint8Array, bu
   sa[buckets[text[n - 1]]++] = n - 1;
   for (let i = 0; i < n; i++) {
     const j = sa[i] - 1;
-    if (j >= 0 && types[j] === 0) sa[buckets[text[j]]++] = j;
+    if (j >= 0 && !isS(types, j)) sa[buckets[text[j]]++] = j;
   }
 
   fillBucketEnds(text, n, buckets);
   for (let i = n - 1; i >= 0; i--) {
     const j = sa[i] - 1;
-    if (j >= 0 && types[j] === 1) sa[--buckets[text[j]]] = j;
+    if (j >= 0 && isS(types, j)) sa[--buckets[text[j]]] = j;
   }
 }

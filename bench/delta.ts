@@ -1,0 +1,226 @@
+/**
+ * Delta engine benchmark: this engine, bsdiff 4.3, xdelta3 -9 and zstd -19 --long=27 --patch-from, side by side
+ * in one run, on the real firmware pairs and on two large executables fetched with `npm pack`.
+ *
+ *   npm run bench:delta
+ *
+ * Every tool runs as a child process under GNU time (`/usr/bin/time -f '%e %M'`), which reports the wall time
+ * and the maximum resident set size; each run is repeated REPEATS times and the fastest kept. Each applied
+ * image is checked against the target's SHA-256.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const DATA_DIR = join(REPO_ROOT, 'bench/data');
+const FIRMWARE_DIR = resolve(REPO_ROOT, '../shared/firmware');
+const TOOL = join(REPO_ROOT, 'dist/bench/delta-tool.js');
+const TIME = '/usr/bin/time';
+
+/** Runs per tool and pair; the table keeps the fastest, because the machine may be shared. */
+const REPEATS = 3;
+
+interface Pair {
+  name: string;
+  oldPath: string;
+  newPath: string;
+}
+
+interface Measure {
+  seconds: number;
+  peakKiB: number;
+  stdout: string;
+}
+
+interface Row {
+  pair: string;
+  tool: string;
+  patchBytes: number;
+  newBytes: number;
+  create: Measure;
+  apply: Measure;
+  /** For this engine: the seconds the apply took inside the process, without Node's start-up. */
+  applyInside?: number;
+}
+
+/** npm packages whose executables make the large pairs; each tarball is unpacked under bench/data. */
+const PACKED_PAIRS = [
+  { name: 'esbuild', old: '@esbuild/linux-x64@0.28.1', new: '@esbuild/linux-x64@0.28.2', file: 'package/bin/esbuild' },
+  { name: 'turbo', old: 'turbo-linux-64@2.8.16', new: 'turbo-linux-64@2.8.17', file: 'turbo-linux-x64/bin/turbo' },
+];
+
+function run(command: string, args: string[], cwd?: string): Promise<string> {
+  return new Promise((resolveRun, reject) => {
+    execFile(command, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${stderr || error.message}`));
+      else resolveRun(stdout);
+    });
+  });
+}
+
+/** Fetches and unpacks one npm package into bench/data unless it is there already; returns its folder. */
+async function unpack(spec: string): Promise<string> {
+  const folder = join(DATA_DIR, spec.replace(/[@/]/g, '_'));
+  if (existsSync(folder)) return folder;
+
+  await mkdir(DATA_DIR, { recursive: true });
+  const tarball = (await run('npm', ['pack', '--silent', spec], DATA_DIR)).trim().split('\n').pop()!;
+  await mkdir(folder, { recursive: true });
+  await run('tar', ['-xzf', join(DATA_DIR, tarball), '-C', folder]);
+  await rm(join(DATA_DIR, tarball));
+  return folder;
+}
+
+async function pairs(): Promise<Pair[]> {
+  const result: Pair[] = [
+    {
+      name: 'rpi4-recovery',
+      oldPath: join(FIRMWARE_DIR, 'rpi4-recovery-2026-05-17.bin'),
+      newPath: join(FIRMWARE_DIR, 'rpi4-recovery-2026-08-04.bin'),
+    },
+    {
+      name: 'iwlwifi-cc-a0',
+      oldPath: join(FIRMWARE_DIR, 'iwlwifi-cc-a0-67.ucode'),
+      newPath: join(FIRMWARE_DIR, 'iwlwifi-cc-a0-68.ucode'),
+    },
+  ];
+  for (const packed of PACKED_PAIRS) {
+    result.push({
+      name: packed.name,
+      oldPath: join(await unpack(packed.old), packed.file),
+      newPath: join(await unpack(packed.new), packed.file),
+    });
+  }
+  return result;
+}
+
+/** Runs a command under GNU time and returns its wall time, peak resident memory and standard output. */
+async function measure(command: string, args: string[], scratch: string): Promise<Measure> {
+  const report = join(scratch, 'time.txt');
+  const stdout = await run(TIME, ['-f', '%e %M', '-o', report, command, ...args]);
+  const [seconds, peakKiB] = (await readFile(report, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
+  return { seconds, peakKiB, stdout };
+}
+
+interface Tool {
+  name: string;
+  create(pair: Pair, patch: string): [string, string[]];
+  apply(pair: Pair, patch: string, out: string, size: number): [string, string[]];
+}
+
+const TOOLS: Tool[] = [
+  {
+    name: 'this engine',
+    create: (pair, patch) => [process.execPath, [TOOL, 'create', pair.oldPath, pair.newPath, patch]],
+    apply: (pair, patch, out, size) => [process.execPath, [TOOL, 'apply', pair.oldPath, patch, out, String(size)]],
+  },
+  {
+    name: 'bsdiff 4.3',
+    create: (pair, patch) => ['bsdiff', [pair.oldPath, pair.newPath, patch]],
+    apply: (pair, patch, out) => ['bspatch', [pair.oldPath, out, patch]],
+  },
+  {
+    name: 'xdelta3 -9',
+    create: (pair, patch) => ['xdelta3', ['-9', '-f', '-s', pair.oldPath, pair.newPath, patch]],
+    apply: (pair, patch, out) => ['xdelta3', ['-d', '-f', '-s', pair.oldPath, patch, out]],
+  },
+  {
+    name: 'zstd -19 --long=27',
+    create: (pair, patch) => ['zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${pair.oldPath}`, pair.newPath, '-o', patch]],
+    apply: (pair, patch, out) => ['zstd', ['-q', '-f', '-d', '--long=27', `--patch-from=${pair.oldPath}`, patch, '-o', out]],
+  },
+];
+
+async function sha256(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/** Keeps the fastest time and the highest peak of repeated runs, since other load only slows a run down. */
+function best(first: Measure, second: Measure): Measure {
+  const faster = second.seconds < first.seconds ? second : first;
+  return { ...faster, peakKiB: Math.max(first.peakKiB, second.peakKiB) };
+}
+
+async function benchmarkPair(pair: Pair, scratch: string, repeats: number): Promise<Row[]> {
+  const newBytes = (await stat(pair.newPath)).size;
+  const expected = await sha256(pair.newPath);
+  const rows: Row[] = [];
+  for (const tool of TOOLS) {
+    const patch = join(scratch, 'patch');
+    const out = join(scratch, 'out');
+    let create = await measure(...tool.create(pair, patch), scratch);
+    let apply = await measure(...tool.apply(pair, patch, out, newBytes), scratch);
+    if ((await sha256(out)) !== expected) throw new Error(`${tool.name} rebuilt a wrong image for ${pair.name}`);
+    for (let run = 1; run < repeats; run++) {
+      create = best(create, await measure(...tool.create(pair, patch), scratch));
+      apply = best(apply, await measure(...tool.apply(pair, patch, out, newBytes), scratch));
+    }
+
+    const row: Row = { pair: pair.name, tool: tool.name, patchBytes: (await stat(patch)).size, newBytes, create, apply };
+    if (tool === TOOLS[0]) row.applyInside = (JSON.parse(apply.stdout) as { seconds: number }).seconds;
+    rows.push(row);
+    await rm(patch);
+    await rm(out);
+  }
+  return rows;
+}
+
+function mib(kib: number): string {
+  return (kib / 1024).toFixed(1);
+}
+
+function ratio(value: number, reference: number): string {
+  return reference > 0 ? `${(value / reference).toFixed(2)}x` : '-';
+}
+
+function printTable(rows: Row[], baselineKiB: number): void {
+  const lines = [
+    '| pair | tool | patch bytes | % of new | size vs ours | create s | create vs ours | apply s | apply vs ours | create peak MiB | apply peak MiB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const ours = new Map(rows.filter((row) => row.tool === TOOLS[0].name).map((row) => [row.pair, row]));
+  for (const row of rows) {
+    const reference = ours.get(row.pair)!;
+    lines.push(
+      `| ${row.pair} | ${row.tool} | ${row.patchBytes.toLocaleString('en-US')} | ${((100 * row.patchBytes) / row.newBytes).toFixed(2)} | ` +
+        `${ratio(row.patchBytes, reference.patchBytes)} | ${row.create.seconds.toFixed(2)} | ${ratio(row.create.seconds, reference.create.seconds)} | ` +
+        `${row.apply.seconds.toFixed(2)} | ${ratio(row.apply.seconds, reference.apply.seconds)} | ${mib(row.create.peakKiB)} | ${mib(row.apply.peakKiB)} |`,
+    );
+  }
+  console.log(lines.join('\n'));
+
+  console.log(`\nNode baseline (delta-tool baseline, peak RSS): ${mib(baselineKiB)} MiB`);
+  console.log('| pair | our apply inside the process s | output MB/s | apply peak above baseline MiB |');
+  console.log('|---|---:|---:|---:|');
+  for (const row of ours.values()) {
+    const inside = row.applyInside!;
+    console.log(
+      `| ${row.pair} | ${inside.toFixed(3)} | ${(row.newBytes / 1e6 / inside).toFixed(0)} | ${mib(row.apply.peakKiB - baselineKiB)} |`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(TIME)) throw new Error(`${TIME} (GNU time) not found; the benchmark needs it to measure peak memory`);
+  const scratch = await mkdtemp(join(tmpdir(), 'bench-delta-'));
+  try {
+    const all = await pairs();
+    const baseline = await measure(process.execPath, [TOOL, 'baseline'], scratch);
+    const rows: Row[] = [];
+    for (const pair of all) {
+      process.stderr.write(`benchmarking ${pair.name}...\n`);
+      // The 34 MB pair runs once: it is there for the apply's peak memory, and a run of all four tools is minutes.
+      rows.push(...(await benchmarkPair(pair, scratch, pair.name === 'turbo' ? 1 : REPEATS)));
+    }
+    printTable(rows, baseline.peakKiB);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+await main();
