@@ -303,5 +303,5 @@ function printTable(summary: RunSummary): void {
   ]);
   process.stdout.write(formatTable(['DEVICE', 'FROM', 'TO', 'RESULT', 'CAUSE', 'DURATION', 'DETAIL'], rows));
   const parts = (['upgraded', 'skipped', 'checked', 'failed', 'notStarted'] as const).filter((key) => summary[key] > 0).map((key) => `${summary[key]} ${key}`);
-  process.stdout.write(`${summary.total} devices: ${parts.join(', ')} in ${formatDuration(summary.durationMs)}\n`);
+  process.stdout.write(`${summary.total} ${summary.total === 1 ? 'device' : 'devices'}: ${parts.join(', ')} in ${formatDuration(summary.durationMs)}\n`);
 }
