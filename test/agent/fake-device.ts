@@ -10,6 +10,7 @@ import type {
   UpgradeOutcome,
   UpgradeStatus,
 } from '../../upgrade/index.js';
+import { idleStatus } from '../../upgrade/index.js';
 
 /**
  * A Device that walks through the upgrade phases on timers instead of touching flash. Tests tell it to fail
@@ -157,21 +158,4 @@ export class FakeDevice extends EventEmitter implements Device {
   override off<E extends keyof DeviceEvents>(event: E, listener: (...args: DeviceEvents[E]) => void): this {
     return super.off(event, listener as (...args: unknown[]) => void);
   }
-}
-
-function idleStatus(): UpgradeStatus {
-  return {
-    phase: 'idle',
-    action: undefined,
-    bytesDone: 0,
-    bytesTotal: 0,
-    percent: 0,
-    patchName: '',
-    sourceVersion: '',
-    targetVersion: '',
-    startTime: undefined,
-    endTime: undefined,
-    failCause: undefined,
-    failReason: '',
-  };
 }
