@@ -6,14 +6,11 @@
  */
 import { buildSuffixArray } from './suffix-array.js';
 
-/** How to rebuild the target, as control entries in output order. */
-export interface MatchPlan {
-  /**
-   * Triples (copy, literal, seek): `copy` bytes of source plus their bytewise difference, starting at the
-   * source cursor, then `literal` bytes of target, then the source cursor moves by `seek`.
-   */
-  readonly controls: number[];
-}
+/**
+ * One step of rebuilding the target: `copy` bytes of source plus their bytewise difference, starting at the
+ * source cursor, then `literal` bytes of target, then the source cursor moves by `seek`.
+ */
+export type ControlEntry = readonly [copy: number, literal: number, seek: number];
 
 /**
  * Longest prefix compared in one suffix array lookup. A cap keeps a long identical region from costing its
@@ -25,10 +22,13 @@ const MAX_COMPARED = 1 << 16;
 /** A candidate must beat the current alignment by this many matching bytes to start a new control entry. */
 const MIN_GAIN = 8;
 
-/** Plans the target image as copies with differences from `source` plus literal bytes. Deterministic. */
-export function planMatches(source: Uint8Array, target: Uint8Array): MatchPlan {
+/**
+ * Plans the target image as copies with differences from `source` plus literal bytes, yielding the control
+ * entries in output order as the scan finds them, so the caller can compress the start of the body while the
+ * rest is planned. Deterministic.
+ */
+export function* planMatches(source: Uint8Array, target: Uint8Array): Generator<ControlEntry> {
   const finder = new MatchFinder(source, target);
-  const controls: number[] = [];
 
   const sourceLength = source.length;
   const targetLength = target.length;
@@ -100,14 +100,12 @@ export function planMatches(source: Uint8Array, target: Uint8Array): MatchPlan {
     }
 
     const literal = scan - backward - (lastScan + forward);
-    controls.push(forward, literal, position - backward - (lastPosition + forward));
+    yield [forward, literal, position - backward - (lastPosition + forward)];
 
     lastScan = scan - backward;
     lastPosition = position - backward;
     lastOffset = position - scan;
   }
-
-  return { controls };
 }
 
 /** Longest-prefix lookups of target positions in the source, through the source's suffix array. */
