@@ -114,12 +114,27 @@ class MatchFinder {
   position = 0;
 
   private readonly suffixes: Int32Array;
+  /** Per 2-byte prefix (first byte times 256 plus second), the first suffix array index of suffixes starting with it. */
+  private readonly prefixStarts = new Int32Array(1 << 16);
+  /** Per 2-byte prefix, how many suffixes start with it. */
+  private readonly prefixCounts = new Int32Array(1 << 16);
 
   constructor(
     private readonly source: Uint8Array,
     private readonly target: Uint8Array,
   ) {
     this.suffixes = buildSuffixArray(source);
+
+    const counts = this.prefixCounts;
+    for (let i = 0; i + 1 < source.length; i++) counts[(source[i] << 8) | source[i + 1]]++;
+    // The one-byte last suffix sorts just before every longer suffix that starts with the same byte.
+    const lastAlone = source.length > 0 ? source[source.length - 1] << 8 : -1;
+    let sum = 0;
+    for (let prefix = 0; prefix < counts.length; prefix++) {
+      if (prefix === lastAlone) sum++;
+      this.prefixStarts[prefix] = sum;
+      sum += counts[prefix];
+    }
   }
 
   /** Returns the length of the longest source match for the target at `targetPosition`, capped at MAX_COMPARED. */
@@ -134,6 +149,18 @@ class MatchFinder {
     // smaller of the two, so comparisons can start past it.
     let low = 0;
     let high = suffixes.length - 1;
+
+    // A match of two bytes or more lies among the suffixes with the same first two bytes, which the prefix
+    // table locates at once: that saves about 16 binary search steps, each a cache miss in the suffix array and
+    // another in the source.
+    if (targetPosition + 2 <= this.target.length) {
+      const prefix = (this.target[targetPosition] << 8) | this.target[targetPosition + 1];
+      const count = this.prefixCounts[prefix];
+      if (count > 0) {
+        low = this.prefixStarts[prefix];
+        high = low + count - 1;
+      }
+    }
     let lowLength = this.commonPrefix(suffixes[low], targetPosition, 0);
     let highLength = this.commonPrefix(suffixes[high], targetPosition, 0);
     while (high - low > 1) {
