@@ -151,7 +151,7 @@ class MatchFinder {
     let high = suffixes.length - 1;
 
     // A match of two bytes or more lies among the suffixes with the same first two bytes, which the prefix
-    // table locates at once: that saves about 16 binary search steps, each a cache miss in the suffix array and
+    // table locates at once. That saves about 16 binary search steps, each a cache miss in the suffix array and
     // another in the source.
     if (targetPosition + 2 <= this.target.length) {
       const prefix = (this.target[targetPosition] << 8) | this.target[targetPosition + 1];
