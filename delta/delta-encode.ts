@@ -13,7 +13,7 @@ const QUALITY = 10;
 /**
  * Brotli window of the body, below the WINDOW_BITS maximum the decoder accepts. A 256 KiB window made creating
  * the 11 MB esbuild executable's delta about 0.2 s faster than a 1 MiB one, for a body 0.45% larger (439,040
- * against 437,060 bytes), and it shrinks the device's brotli ring buffer by the same factor.
+ * against 437,060 bytes). It also cuts the device's brotli ring buffer from 1 MiB to 256 KiB.
  */
 const ENCODER_WINDOW_BITS = 18;
 
