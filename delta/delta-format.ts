@@ -21,7 +21,7 @@ export const SECTION_CONTROLS_LIMIT = SECTION_ENTRY_LIMIT * 3 * 8;
 export const SECTION_DIFFERENCES_LIMIT = 2 * SECTION_OUTPUT_LIMIT + 3 * SECTION_ENTRY_LIMIT;
 
 /**
- * Brotli window the encoder uses and the largest one the decoder accepts. The decoder's ring buffer is as
+ * Largest brotli window the decoder accepts (the encoder uses a smaller one). The decoder's ring buffer is as
  * large as the window, so a body asking for the 16 MiB maximum could exceed the device's memory budget.
  */
 export const WINDOW_BITS = 20;

@@ -6,14 +6,11 @@
  */
 import { buildSuffixArray } from './suffix-array.js';
 
-/** How to rebuild the target, as control entries in output order. */
-export interface MatchPlan {
-  /**
-   * Triples (copy, literal, seek): `copy` bytes of source plus their bytewise difference, starting at the
-   * source cursor, then `literal` bytes of target, then the source cursor moves by `seek`.
-   */
-  readonly controls: number[];
-}
+/**
+ * One step of rebuilding the target: `copy` bytes of source plus their bytewise difference, starting at the
+ * source cursor, then `literal` bytes of target, then the source cursor moves by `seek`.
+ */
+export type ControlEntry = readonly [copy: number, literal: number, seek: number];
 
 /**
  * Longest prefix compared in one suffix array lookup. A cap keeps a long identical region from costing its
@@ -25,10 +22,13 @@ const MAX_COMPARED = 1 << 16;
 /** A candidate must beat the current alignment by this many matching bytes to start a new control entry. */
 const MIN_GAIN = 8;
 
-/** Plans the target image as copies with differences from `source` plus literal bytes. Deterministic. */
-export function planMatches(source: Uint8Array, target: Uint8Array): MatchPlan {
+/**
+ * Plans the target image as copies with differences from `source` plus literal bytes, yielding the control
+ * entries in output order as the scan finds them, so the caller can compress the start of the body while the
+ * rest is planned. Deterministic.
+ */
+export function* planMatches(source: Uint8Array, target: Uint8Array): Generator<ControlEntry> {
   const finder = new MatchFinder(source, target);
-  const controls: number[] = [];
 
   const sourceLength = source.length;
   const targetLength = target.length;
@@ -100,14 +100,12 @@ export function planMatches(source: Uint8Array, target: Uint8Array): MatchPlan {
     }
 
     const literal = scan - backward - (lastScan + forward);
-    controls.push(forward, literal, position - backward - (lastPosition + forward));
+    yield [forward, literal, position - backward - (lastPosition + forward)];
 
     lastScan = scan - backward;
     lastPosition = position - backward;
     lastOffset = position - scan;
   }
-
-  return { controls };
 }
 
 /** Longest-prefix lookups of target positions in the source, through the source's suffix array. */
@@ -116,12 +114,27 @@ class MatchFinder {
   position = 0;
 
   private readonly suffixes: Int32Array;
+  /** Per 2-byte prefix (first byte times 256 plus second), the first suffix array index of suffixes starting with it. */
+  private readonly prefixStarts = new Int32Array(1 << 16);
+  /** Per 2-byte prefix, how many suffixes start with it. */
+  private readonly prefixCounts = new Int32Array(1 << 16);
 
   constructor(
     private readonly source: Uint8Array,
     private readonly target: Uint8Array,
   ) {
     this.suffixes = buildSuffixArray(source);
+
+    const counts = this.prefixCounts;
+    for (let i = 0; i + 1 < source.length; i++) counts[(source[i] << 8) | source[i + 1]]++;
+    // The one-byte last suffix sorts just before every longer suffix that starts with the same byte.
+    const lastAlone = source.length > 0 ? source[source.length - 1] << 8 : -1;
+    let sum = 0;
+    for (let prefix = 0; prefix < counts.length; prefix++) {
+      if (prefix === lastAlone) sum++;
+      this.prefixStarts[prefix] = sum;
+      sum += counts[prefix];
+    }
   }
 
   /** Returns the length of the longest source match for the target at `targetPosition`, capped at MAX_COMPARED. */
@@ -136,6 +149,18 @@ class MatchFinder {
     // smaller of the two, so comparisons can start past it.
     let low = 0;
     let high = suffixes.length - 1;
+
+    // A match of two bytes or more lies among the suffixes with the same first two bytes, which the prefix
+    // table locates at once. That saves about 16 binary search steps, each a cache miss in the suffix array and
+    // another in the source.
+    if (targetPosition + 2 <= this.target.length) {
+      const prefix = (this.target[targetPosition] << 8) | this.target[targetPosition + 1];
+      const count = this.prefixCounts[prefix];
+      if (count > 0) {
+        low = this.prefixStarts[prefix];
+        high = low + count - 1;
+      }
+    }
     let lowLength = this.commonPrefix(suffixes[low], targetPosition, 0);
     let highLength = this.commonPrefix(suffixes[high], targetPosition, 0);
     while (high - low > 1) {

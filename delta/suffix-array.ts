@@ -43,7 +43,7 @@ function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: numbe
   for (let i = 1; i < n; i++) {
     if (isLms(types, i)) sa[--buckets[text[i]]] = i;
   }
-  induceSort(text, sa, n, types, buckets);
+  induceSort(text, sa, n, buckets);
 
   // Step 2: name each LMS substring by its rank; equal substrings get equal names.
   let lmsCount = 0;
@@ -52,16 +52,35 @@ function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: numbe
     if (isLms(types, position)) sa[lmsCount++] = position;
   }
   sa.fill(-1, lmsCount, n);
+
+  // LMS positions are at least two apart, so position / 2 gives each one its own slot in the upper half. The
+  // slot first contains the length of the position's LMS substring, up to and including the next LMS position,
+  // and then its name. The last LMS substring reaches the sentinel and is unique, so it gets length 0.
+  let nextLms = -1;
+  for (let i = n - 1; i > 0; i--) {
+    if (isLms(types, i)) {
+      sa[lmsCount + (i >> 1)] = nextLms < 0 ? 0 : nextLms - i + 1;
+      nextLms = i;
+    }
+  }
+
+  // Two LMS substrings of equal length and equal symbols are equal, types included: both end at an S-type
+  // position, and the types before it follow from the symbols alone.
   let nameCount = 0;
   let previous = -1;
+  let previousLength = 0;
   for (let i = 0; i < lmsCount; i++) {
     const position = sa[i];
-    if (previous < 0 || !equalLmsSubstrings(text, types, n, position, previous)) {
-      nameCount++;
-      previous = position;
+    const slot = lmsCount + (position >> 1);
+    const length = sa[slot];
+    let equal = previous >= 0 && length !== 0 && length === previousLength;
+    for (let d = 0; equal && d < length; d++) {
+      if (text[position + d] !== text[previous + d]) equal = false;
     }
-    // LMS positions are at least two apart, so position / 2 gives each one its own slot in the upper half.
-    sa[lmsCount + (position >> 1)] = nameCount - 1;
+    if (!equal) nameCount++;
+    previous = position;
+    previousLength = length;
+    sa[slot] = nameCount - 1;
   }
   for (let i = n - 1, j = n - 1; i >= lmsCount; i--) {
     if (sa[i] >= 0) sa[j--] = sa[i];
@@ -89,7 +108,7 @@ function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: numbe
     sa[i] = -1;
     sa[--buckets[text[position]]] = position;
   }
-  induceSort(text, sa, n, types, buckets);
+  induceSort(text, sa, n, buckets);
 }
 
 function isS(types: Uint8Array, position: number): boolean {
@@ -98,16 +117,6 @@ function isS(types: Uint8Array, position: number): boolean {
 
 function isLms(types: Uint8Array, position: number): boolean {
   return position > 0 && isS(types, position) && !isS(types, position - 1);
-}
-
-/** Compares two LMS substrings, each running up to and including the next LMS position. */
-function equalLmsSubstrings(text: Text, types: Uint8Array, n: number, a: number, b: number): boolean {
-  for (let d = 0; ; d++) {
-    // A substring that reaches the sentinel is unique, because only one suffix contains the sentinel there.
-    if (a + d >= n || b + d >= n) return false;
-    if (text[a + d] !== text[b + d] || isS(types, a + d) !== isS(types, b + d)) return false;
-    if (d > 0 && (isLms(types, a + d) || isLms(types, b + d))) return true;
-  }
 }
 
 function countSymbols(text: Text, n: number, buckets: Int32Array): void {
@@ -134,19 +143,31 @@ function fillBucketEnds(text: Text, n: number, buckets: Int32Array): void {
   }
 }
 
-/** Induces L-type suffixes left to right, then S-type suffixes right to left, from those already placed. */
-function induceSort(text: Text, sa: Int32Array, n: number, types: Uint8Array, buckets: Int32Array): void {
+/**
+ * Induces L-type suffixes left to right, then S-type suffixes right to left, from the LMS suffixes already
+ * placed. The type of each induced suffix j = p - 1 follows from the symbols at j and p and the type of p, so
+ * neither pass reads the type bits, which would cost a cache miss per suffix.
+ */
+function induceSort(text: Text, sa: Int32Array, n: number, buckets: Int32Array): void {
+  // Left to right, p is an LMS suffix or an L-type one. Before an LMS suffix there is always an L-type one
+  // with a larger symbol, and before an L-type one, j is L-type unless its symbol is smaller.
   fillBucketStarts(text, n, buckets);
   // The sentinel sorts first, and the suffix just before it is L-type.
   sa[buckets[text[n - 1]]++] = n - 1;
   for (let i = 0; i < n; i++) {
-    const j = sa[i] - 1;
-    if (j >= 0 && !isS(types, j)) sa[buckets[text[j]]++] = j;
+    const p = sa[i];
+    if (p > 0 && text[p - 1] >= text[p]) sa[buckets[text[p - 1]]++] = p - 1;
   }
 
+  // Right to left, S-type suffixes fill each bucket from its end, so p is S-type exactly when i has reached
+  // the part of its bucket written so far. With equal symbols j has the type of p, with unequal ones the
+  // smaller symbol makes it S-type.
   fillBucketEnds(text, n, buckets);
   for (let i = n - 1; i >= 0; i--) {
-    const j = sa[i] - 1;
-    if (j >= 0 && isS(types, j)) sa[--buckets[text[j]]] = j;
+    const p = sa[i];
+    if (p <= 0) continue;
+    const symbol = text[p];
+    const before = text[p - 1];
+    if (before < symbol || (before === symbol && i >= buckets[symbol])) sa[--buckets[before]] = p - 1;
   }
 }
