@@ -183,13 +183,13 @@ describe('SNMP agent with Net-SNMP tools', function () {
       await start();
       const result = await runTool(this, 'snmpset', [
         ...MIB_ARGS, '-v2c', '-c', 'private', target,
-        'UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'tftp://192.0.2.1/patches/',
+        'UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'tftp://127.0.0.1/patches/',
         'UPGRADE-MIB::upgradeAction.0', 'i', '2',
       ]);
 
       expect(result.status, result.stderr).to.equal(0);
       expect(result.stdout).to.include('upgradeAction.0 = INTEGER: upgrade(2)');
-      expect(device.settingsValue.urlPrefix).to.equal('tftp://192.0.2.1/patches/');
+      expect(device.settingsValue.urlPrefix).to.equal('tftp://127.0.0.1/patches/');
       expect(device.startCount).to.equal(1);
 
       await waitForPhase(['installedPendingReload']);
@@ -202,12 +202,12 @@ describe('SNMP agent with Net-SNMP tools', function () {
       await start();
       const result = await runTool(this, 'snmpset', [
         ...MIB_ARGS, ...V3_WRITER, target,
-        'UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'http://192.0.2.1/p/',
+        'UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'http://127.0.0.1/p/',
         'UPGRADE-MIB::upgradeAction.0', 'i', 'check',
       ]);
 
       expect(result.status, result.stderr).to.equal(0);
-      expect(device.settingsValue.urlPrefix).to.equal('http://192.0.2.1/p/');
+      expect(device.settingsValue.urlPrefix).to.equal('http://127.0.0.1/p/');
       expect(device.startCount).to.equal(1);
       expect(device.status().action).to.equal('check');
     });
@@ -235,7 +235,7 @@ describe('SNMP agent with Net-SNMP tools', function () {
     it('read-only community gets noAccess', async function () {
       await start();
       const result = await runTool(this, 'snmpset', [
-        ...MIB_ARGS, '-v2c', '-c', 'public', target, 'UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'tftp://192.0.2.1/',
+        ...MIB_ARGS, '-v2c', '-c', 'public', target, 'UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'tftp://127.0.0.1/',
       ]);
 
       expect(result.status).to.not.equal(0);
@@ -273,7 +273,7 @@ describe('SNMP agent with Net-SNMP tools', function () {
         status: 'wrongLength',
         failed: 'UPGRADE-MIB::upgradeUrlPrefix.0',
       },
-      { name: 'scheme not allowed', varbinds: ['UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'ftp://192.0.2.1/'], status: 'wrongValue', failed: 'UPGRADE-MIB::upgradeUrlPrefix.0' },
+      { name: 'scheme not allowed', varbinds: ['UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'ftp://127.0.0.1/'], status: 'wrongValue', failed: 'UPGRADE-MIB::upgradeUrlPrefix.0' },
       { name: 'action out of range', options: ['-Ir'], varbinds: ['UPGRADE-MIB::upgradeAction.0', 'i', '9'], status: 'wrongValue', failed: 'UPGRADE-MIB::upgradeAction.0' },
       { name: 'abort while idle', varbinds: ['UPGRADE-MIB::upgradeAction.0', 'i', '4'], status: 'inconsistentValue', failed: 'UPGRADE-MIB::upgradeAction.0' },
       { name: 'read-only object', varbinds: ['UPGRADE-MIB::upgradeOperStatus.0', 'i', '1'], status: 'notWritable', failed: 'UPGRADE-MIB::upgradeOperStatus.0' },
@@ -281,7 +281,7 @@ describe('SNMP agent with Net-SNMP tools', function () {
       {
         name: 'good URL then bad action',
         options: ['-Ir'],
-        varbinds: ['UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'tftp://192.0.2.1/', 'UPGRADE-MIB::upgradeAction.0', 'i', '0'],
+        varbinds: ['UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'tftp://127.0.0.1/', 'UPGRADE-MIB::upgradeAction.0', 'i', '0'],
         status: 'wrongValue',
         failed: 'UPGRADE-MIB::upgradeAction.0',
       },

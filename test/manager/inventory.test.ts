@@ -24,14 +24,14 @@ describe('manager inventory', () => {
       [
         HEADER,
         '# lab routers',
-        '192.0.2.1,161,rw-lab,,,,,,,,',
+        '127.0.0.11,161,rw-lab,,,,,,,,',
         '',
-        '192.0.2.2,1161,,3,ops,sha256,authpass1,aes,privpass1,core.bin,"tftp://192.0.2.9/patches/"',
-        '2001:db8::5,161,,3,ops,SHA512,authpass1,,,,',
+        '127.0.0.12,1161,,3,ops,sha256,authpass1,aes,privpass1,core.bin,"tftp://127.0.0.9/patches/"',
+        '::1,161,,3,ops,SHA512,authpass1,,,,',
       ].join('\r\n'),
       'fleet.csv',
     );
-    expect(devices.map((device) => device.name)).to.deep.equal(['192.0.2.1:161', '192.0.2.2:1161', '[2001:db8::5]:161']);
+    expect(devices.map((device) => device.name)).to.deep.equal(['127.0.0.11:161', '127.0.0.12:1161', '[::1]:161']);
     expect(devices[0]!.credentials).to.deep.equal({ version: '2c', community: 'rw-lab' });
     expect(devices[0]!.source).to.equal('fleet.csv line 3');
     expect(devices[1]!.credentials).to.deep.equal({
@@ -44,7 +44,7 @@ describe('manager inventory', () => {
       privKey: 'privpass1',
     });
     expect(devices[1]!.image).to.equal('core.bin');
-    expect(devices[1]!.url).to.equal('tftp://192.0.2.9/patches/');
+    expect(devices[1]!.url).to.equal('tftp://127.0.0.9/patches/');
     expect(devices[2]!.credentials).to.include({ level: 'authNoPriv', authProtocol: 'sha512' });
   });
 
@@ -54,25 +54,25 @@ describe('manager inventory', () => {
   });
 
   const cases: Array<[string, string, RegExp]> = [
-    ['unknown column', 'host,port,comunity\n192.0.2.1,161,x\n', /fleet\.csv line 1, column 3: unknown column "comunity"/],
-    ['missing port column', 'host,community\n192.0.2.1,x\n', /fleet\.csv line 1: the header has no port column/],
-    ['repeated column', 'host,port,port\n192.0.2.1,161,161\n', /line 1: column port appears twice/],
-    ['bad port', 'host,port,community\n192.0.2.1,161,x\n192.0.2.2,16x1,x\n', /fleet\.csv line 3, column 2 \(port\): expected a UDP port from 1 to 65535, got "16x1"/],
-    ['port zero', 'host,port,community\n192.0.2.1,0,x\n', /line 2, column 2 \(port\): expected a UDP port/],
+    ['unknown column', 'host,port,comunity\n127.0.0.11,161,x\n', /fleet\.csv line 1, column 3: unknown column "comunity"/],
+    ['missing port column', 'host,community\n127.0.0.11,x\n', /fleet\.csv line 1: the header has no port column/],
+    ['repeated column', 'host,port,port\n127.0.0.11,161,161\n', /line 1: column port appears twice/],
+    ['bad port', 'host,port,community\n127.0.0.11,161,x\n127.0.0.12,16x1,x\n', /fleet\.csv line 3, column 2 \(port\): expected a UDP port from 1 to 65535, got "16x1"/],
+    ['port zero', 'host,port,community\n127.0.0.11,0,x\n', /line 2, column 2 \(port\): expected a UDP port/],
     ['bad host', 'host,port,community\nrouter_1!,161,x\n', /line 2, column 1 \(host\): expected a host name or IP address, got "router_1!"/],
-    ['empty community', 'host,port,community\n192.0.2.1,161,\n', /line 2, column 3 \(community\): expected the SNMPv2c community/],
-    ['field count', 'host,port,community\n192.0.2.1,161\n', /line 2: expected 3 fields as in the header, got 2/],
-    ['bad version', 'host,port,community,version\n192.0.2.1,161,x,1\n', /line 2, column 4 \(version\): expected 2c or 3, got "1"/],
-    ['v3 without user', `${HEADER}\n192.0.2.1,161,,3,,sha256,authpass1,,,,\n`, /line 2, column 5 \(user\): expected an SNMPv3 user name/],
-    ['bad auth protocol', `${HEADER}\n192.0.2.1,161,,3,ops,md5,authpass1,,,,\n`, /line 2, column 6 \(auth-protocol\): expected one of sha224, sha256, sha384, sha512, got "md5"/],
-    ['short auth key', `${HEADER}\n192.0.2.1,161,,3,ops,sha256,short,,,,\n`, /line 2, column 7 \(auth-key\): expected at least 8 characters, got 5/],
-    ['bad priv protocol', `${HEADER}\n192.0.2.1,161,,3,ops,sha256,authpass1,des,privpass1,,\n`, /line 2, column 8 \(priv-protocol\): expected one of aes, aes256b, aes256r/],
-    ['priv key alone', `${HEADER}\n192.0.2.1,161,,3,ops,sha256,authpass1,,privpass1,,\n`, /column 8 \(priv-protocol\)/],
-    ['community on v3', `${HEADER}\n192.0.2.1,161,x,3,ops,sha256,authpass1,,,,\n`, /line 2, column 3 \(community\): is an SNMPv2c setting/],
-    ['user on v2c', 'host,port,community,version,user\n192.0.2.1,161,x,2c,ops\n', /line 2, column 5 \(user\): is an SNMPv3 setting/],
-    ['bad image', 'host,port,community,image\n192.0.2.1,161,x,../core.bin\n', /line 2, column 4 \(image\): invalid image name/],
-    ['duplicate device', 'host,port,community\n192.0.2.1,161,x\n192.0.2.1,161,y\n', /fleet\.csv line 3: device 192\.0\.2\.1:161 is already listed at fleet\.csv line 2/],
-    ['open quote', 'host,port,community\n192.0.2.1,161,"x\n', /line 2: a quoted field is not closed/],
+    ['empty community', 'host,port,community\n127.0.0.11,161,\n', /line 2, column 3 \(community\): expected the SNMPv2c community/],
+    ['field count', 'host,port,community\n127.0.0.11,161\n', /line 2: expected 3 fields as in the header, got 2/],
+    ['bad version', 'host,port,community,version\n127.0.0.11,161,x,1\n', /line 2, column 4 \(version\): expected 2c or 3, got "1"/],
+    ['v3 without user', `${HEADER}\n127.0.0.11,161,,3,,sha256,authpass1,,,,\n`, /line 2, column 5 \(user\): expected an SNMPv3 user name/],
+    ['bad auth protocol', `${HEADER}\n127.0.0.11,161,,3,ops,md5,authpass1,,,,\n`, /line 2, column 6 \(auth-protocol\): expected one of sha224, sha256, sha384, sha512, got "md5"/],
+    ['short auth key', `${HEADER}\n127.0.0.11,161,,3,ops,sha256,short,,,,\n`, /line 2, column 7 \(auth-key\): expected at least 8 characters, got 5/],
+    ['bad priv protocol', `${HEADER}\n127.0.0.11,161,,3,ops,sha256,authpass1,des,privpass1,,\n`, /line 2, column 8 \(priv-protocol\): expected one of aes, aes256b, aes256r/],
+    ['priv key alone', `${HEADER}\n127.0.0.11,161,,3,ops,sha256,authpass1,,privpass1,,\n`, /column 8 \(priv-protocol\)/],
+    ['community on v3', `${HEADER}\n127.0.0.11,161,x,3,ops,sha256,authpass1,,,,\n`, /line 2, column 3 \(community\): is an SNMPv2c setting/],
+    ['user on v2c', 'host,port,community,version,user\n127.0.0.11,161,x,2c,ops\n', /line 2, column 5 \(user\): is an SNMPv3 setting/],
+    ['bad image', 'host,port,community,image\n127.0.0.11,161,x,../core.bin\n', /line 2, column 4 \(image\): invalid image name/],
+    ['duplicate device', 'host,port,community\n127.0.0.11,161,x\n127.0.0.11,161,y\n', /fleet\.csv line 3: device 127\.0\.0\.11:161 is already listed at fleet\.csv line 2/],
+    ['open quote', 'host,port,community\n127.0.0.11,161,"x\n', /line 2: a quoted field is not closed/],
     ['no devices', 'host,port,community\n', /expected at least one device after the header/],
     ['empty file', '', /expected a header row/],
   ];
@@ -85,36 +85,36 @@ describe('manager inventory', () => {
   }
 
   it('rejects a URL of another scheme', () => {
-    const error = parseError('host,port,community,url\n192.0.2.1,161,x,ftp://192.0.2.9/p/\n');
+    const error = parseError('host,port,community,url\n127.0.0.11,161,x,ftp://127.0.0.9/p/\n');
     expect(error.message).to.match(/fleet\.csv line 2, column 4 \(url\): unsupported URL scheme/);
     expect(error.code).to.equal('badUrl');
   });
 
   it('hides URL credentials in errors', () => {
-    const error = parseError('host,port,community,url\n192.0.2.1,161,x,tftp://ops:s3cret@192.0.2.9/p/\n');
+    const error = parseError('host,port,community,url\n127.0.0.11,161,x,tftp://ops:s3cret@127.0.0.9/p/\n');
     expect(error.message).to.match(/line 2, column 4 \(url\): invalid TFTP URL/);
     expect(error.code).to.equal('badUrl');
     expect(error.message).to.not.include('s3cret');
   });
 
   it('reads a JSON inventory', () => {
-    const devices = parseJsonInventory(JSON.stringify([{ host: '192.0.2.1', port: 161, community: 'x' }]), 'fleet.json');
-    expect(devices[0]!.name).to.equal('192.0.2.1:161');
+    const devices = parseJsonInventory(JSON.stringify([{ host: '127.0.0.11', port: 161, community: 'x' }]), 'fleet.json');
+    expect(devices[0]!.name).to.equal('127.0.0.11:161');
   });
 
   it('names the JSON entry and key', () => {
-    expect(() => parseJsonInventory('[{"host":"192.0.2.1","port":161,"community":"x"},{"host":"192.0.2.2","port":"x","community":"y"}]', 'fleet.json')).to.throw(
+    expect(() => parseJsonInventory('[{"host":"127.0.0.11","port":161,"community":"x"},{"host":"127.0.0.12","port":"x","community":"y"}]', 'fleet.json')).to.throw(
       /fleet\.json entry 2 \(port\): expected a UDP port/,
     );
-    expect(() => parseJsonInventory('[{"host":"192.0.2.1","prot":161}]', 'fleet.json')).to.throw(/entry 1: unknown key "prot"/);
-    expect(() => parseJsonInventory('{"host":"192.0.2.1"}', 'fleet.json')).to.throw(/expected a JSON array of devices/);
+    expect(() => parseJsonInventory('[{"host":"127.0.0.11","prot":161}]', 'fleet.json')).to.throw(/entry 1: unknown key "prot"/);
+    expect(() => parseJsonInventory('{"host":"127.0.0.11"}', 'fleet.json')).to.throw(/expected a JSON array of devices/);
   });
 
   it('prints the error and exits 1 from the command', async () => {
     const dir = await makeTempDir();
     try {
       const inventory = join(dir.path, 'fleet.csv');
-      await writeFile(inventory, 'host,port,community\n192.0.2.1,99999,secret-community\n');
+      await writeFile(inventory, 'host,port,community\n127.0.0.11,99999,secret-community\n');
       const run = await runProgram(['manager', 'status', '--inventory', inventory]);
       expect(run.status).to.equal(1);
       expect(run.stderr).to.match(/fleet\.csv line 2, column 2 \(port\): expected a UDP port from 1 to 65535, got "99999" \(cause: invalidArgument\)/);
