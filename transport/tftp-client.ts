@@ -19,15 +19,13 @@ import {
   MAX_BLKSIZE,
   MAX_WINDOWSIZE,
   MIN_BLKSIZE,
-  MalformedPacketError,
   OPCODE,
   PLAIN_BLKSIZE,
-  decodePacket,
+  decodeOrDrop,
   encodeAck,
   encodeError,
   encodeRequest,
   type Options,
-  type Packet,
 } from './tftp-packets.js';
 
 // NOTE: this client and the server are written on node:dgram rather than with the `tftp` package (0.1.2), read
@@ -181,7 +179,7 @@ class TftpReceiveSession {
         if (!datagram) break;
         if (datagram.from.address !== this.address || this.abandonedPorts.has(datagram.from.port)) continue;
 
-        const packet = this.decode(datagram);
+        const packet = decodeOrDrop(datagram.message);
         if (!packet) continue;
         this.serverPort = datagram.from.port;
 
@@ -290,7 +288,7 @@ class TftpReceiveSession {
       }
       if (!this.isFromServer(datagram)) continue;
 
-      const packet = this.decode(datagram);
+      const packet = decodeOrDrop(datagram.message);
       if (!packet) continue;
       if (packet.opcode === OPCODE.ERROR) throw new ServerErrorPacket(packet.code, packet.message);
       if (packet.opcode === OPCODE.OACK) {
@@ -374,15 +372,6 @@ class TftpReceiveSession {
     // RFC 1350 section 4: a packet from another port is not from our server; tell its sender and carry on.
     this.socket.send(encodeError(ERROR_CODE.unknownTransferId, 'unknown transfer ID'), datagram.from.port, datagram.from.address);
     return false;
-  }
-
-  private decode(datagram: Datagram): Packet | undefined {
-    try {
-      return decodePacket(datagram.message);
-    } catch (error) {
-      if (error instanceof MalformedPacketError) return undefined;
-      throw error;
-    }
   }
 
   private send(packet: Buffer): void {

@@ -68,6 +68,16 @@ function readOptions(strings: string[]): Options {
 }
 
 /** Decodes one datagram; throws MalformedPacketError for anything that is not a valid TFTP packet. */
+/** Decodes a datagram, or returns undefined for a malformed one, which RFC 1350 peers drop without a reply. */
+export function decodeOrDrop(buffer: Buffer): Packet | undefined {
+  try {
+    return decodePacket(buffer);
+  } catch (error) {
+    if (error instanceof MalformedPacketError) return undefined;
+    throw error;
+  }
+}
+
 export function decodePacket(buffer: Buffer): Packet {
   if (buffer.length < 2) throw new MalformedPacketError(`datagram of ${buffer.length} bytes is too short`);
   const opcode = buffer.readUInt16BE(0);

@@ -9,10 +9,9 @@ import {
   MAX_BLKSIZE,
   MAX_WINDOWSIZE,
   MIN_BLKSIZE,
-  MalformedPacketError,
   OPCODE,
   PLAIN_BLKSIZE,
-  decodePacket,
+  decodeOrDrop,
   encodeData,
   encodeError,
   encodeOack,
@@ -65,13 +64,8 @@ export async function startTftpServer(
   }
 
   listener.on('message', (message, from) => {
-    let packet: Packet;
-    try {
-      packet = decodePacket(message);
-    } catch (error) {
-      if (error instanceof MalformedPacketError) return;
-      throw error;
-    }
+    const packet = decodeOrDrop(message);
+    if (!packet) return;
 
     const client = formatEndpoint(from.address, from.port);
     if (packet.opcode === OPCODE.WRQ) {
@@ -362,12 +356,7 @@ class SendSession {
       this.socket.send(encodeError(ERROR_CODE.unknownTransferId, 'unknown transfer ID'), datagram.from.port, datagram.from.address);
       return undefined;
     }
-    try {
-      return decodePacket(datagram.message);
-    } catch (error) {
-      if (error instanceof MalformedPacketError) return undefined;
-      throw error;
-    }
+    return decodeOrDrop(datagram.message);
   }
 
   private send(packet: Buffer): void {
