@@ -287,7 +287,7 @@ describe('HTTP transport', function () {
     });
 
     it('stops after too many redirects', async () => {
-      scripted = await startScriptedServer((incoming, response, attempt) => {
+      scripted = await startScriptedServer((_incoming, response, attempt) => {
         response.writeHead(301, { location: `/hop-${attempt}` }).end();
       });
       await expectRejection(

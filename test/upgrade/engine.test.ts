@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 
 import { FlashStore, type FlashIo } from '../../flash/index.js';
 import { FlashDevice, runUpgrade, type UpgradeOutcome, type UpgradeRequest, type UpgradeStatus } from '../../upgrade/index.js';
