@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 
 import { formatBytes } from '../errors/index.js';
-import { FlashStore, parseSize, type FlashState } from '../flash/index.js';
+import { describeImages, FlashStore, parseSize, type FlashState } from '../flash/index.js';
 import { keyIdOf, readPublicKeyFile } from '../verifier/index.js';
 
 interface InitArguments {
@@ -125,15 +125,14 @@ function reportRecovery(store: FlashStore): void {
 }
 
 function showJson(state: FlashState, freeBytes: number, recoveryActions: string[]) {
-  const running = state.images.find((image) => image.name === state.runningImage);
-  const boot = state.images.find((image) => image.name === state.bootImage);
+  const { runningVersion, bootVersion, bootSha256 } = describeImages(state);
   return {
     platform: state.platform,
     runningImage: state.runningImage,
-    runningVersion: running?.version ?? '',
+    runningVersion,
     bootImage: state.bootImage,
-    bootVersion: boot?.version ?? '',
-    bootSha256: boot?.sha256 ?? '',
+    bootVersion,
+    bootSha256,
     capacityBytes: state.capacityBytes,
     freeBytes,
     securityCounter: state.settings.securityCounter.toString(),

@@ -1,5 +1,5 @@
 export { FlashStore, type FlashInitOptions, type FlashOpenOptions } from './store.js';
-export type { FlashSettings, FlashState, ImageRecord } from './nvram.js';
+export { describeImages, type FlashSettings, type FlashState, type ImageRecord } from './nvram.js';
 export type { RecoveryReport } from './recovery.js';
 export type { StagingKind } from './layout.js';
 export { StagingWriter } from './staging.js';

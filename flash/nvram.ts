@@ -34,6 +34,13 @@ export interface FlashState {
   settings: FlashSettings;
 }
 
+/** The running and boot images' versions and the boot image's digest, as `flash show` and the agent report them. */
+export function describeImages(state: FlashState): { runningVersion: string; bootVersion: string; bootSha256: string } {
+  const running = state.images.find((image) => image.name === state.runningImage);
+  const boot = state.images.find((image) => image.name === state.bootImage);
+  return { runningVersion: running?.version ?? '', bootVersion: boot?.version ?? '', bootSha256: boot?.sha256 ?? '' };
+}
+
 export const NVRAM_FILE = 'nvram.json';
 const NVRAM_FORMAT = 'snmp-upgrade-nvram';
 const NVRAM_FORMAT_VERSION = 1;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 
 import { BusyError, InvalidArgumentError, asUpgradeError } from '../errors/index.js';
-import { FlashStore } from '../flash/index.js';
+import { describeImages, FlashStore } from '../flash/index.js';
 import { validateUrlPrefix } from '../transport/index.js';
 import { patchFileName, validateIdentifier } from '../verifier/index.js';
 import type { Device, DeviceEvents, DeviceInventory, DeviceSettings, UpgradeAction, UpgradeOutcome, UpgradeStatus } from './contract.js';
@@ -32,15 +32,11 @@ export class FlashDevice extends EventEmitter implements Device {
   async inventory(): Promise<DeviceInventory> {
     await this.refresh();
     const state = this.store.state();
-    const running = state.images.find((record) => record.name === state.runningImage);
-    const boot = state.images.find((record) => record.name === state.bootImage);
     return {
       platform: state.platform,
       runningImage: state.runningImage,
-      runningVersion: running?.version ?? '',
       bootImage: state.bootImage,
-      bootVersion: boot?.version ?? '',
-      bootSha256: boot?.sha256 ?? '',
+      ...describeImages(state),
       securityCounter: state.settings.securityCounter,
       flashSizeBytes: state.capacityBytes,
       flashFreeBytes: await this.store.freeBytes(),
