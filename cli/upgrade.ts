@@ -42,7 +42,9 @@ const upgrade: CommandModule<object, UpgradeArgs> = {
     process.once('SIGINT', stopOnSignal);
     process.once('SIGTERM', stopOnSignal);
 
-    const display = args.json ? jsonDisplay() : process.stderr.isTTY ? barDisplay() : lineDisplay();
+    let display = lineDisplay();
+    if (args.json) display = jsonDisplay();
+    else if (process.stderr.isTTY) display = barDisplay();
     let outcome: UpgradeOutcome;
     try {
       outcome = await runUpgrade(
@@ -83,7 +85,7 @@ function jsonDisplay(): Display {
   };
 }
 
-/** One line per phase, for logs and pipes. */
+/** Prints one line per phase, for logs and pipes. */
 function lineDisplay(): Display {
   let phase = '';
   return {
@@ -97,7 +99,7 @@ function lineDisplay(): Display {
   };
 }
 
-/** A progress bar redrawn in place, for a terminal. */
+/** Draws a progress bar redrawn in place, for a terminal. */
 function barDisplay(): Display {
   const width = 30;
   return {

@@ -38,7 +38,7 @@ export interface UpgradeStatus {
   failReason: string;
 }
 
-/** How a finished operation ended. */
+/** The way a finished operation ended. */
 export type UpgradeResult = 'installed' | 'alreadyAtTarget' | 'checked' | 'failed' | 'aborted';
 
 export interface UpgradeOutcome {

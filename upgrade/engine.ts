@@ -1,7 +1,7 @@
 /**
  * The upgrade engine: one operation on one flash, from building the patch name to setting the new image to boot.
  * Every check that can run before the first write of the new image runs before it, in the order of
- * docs/patch-format.md; any failure removes staging and leaves images, the boot variable and settings as they were.
+ * docs/patch-format.md. Any failure removes staging and leaves images, the boot variable and settings as they were.
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -127,8 +127,8 @@ class StatusReporter {
 }
 
 /**
- * Runs one upgrade or check on an open flash store. Never throws for an operational failure: the outcome
- * carries the cause. The caller holds the flash lock.
+ * Runs one upgrade or check on an open flash store; the caller holds the flash lock. Every failure, including
+ * an unexpected one (reported as internalError), ends in the returned outcome with its cause instead of a throw.
  */
 export async function runUpgrade(store: FlashStore, request: UpgradeRequest, options: EngineOptions = {}): Promise<UpgradeOutcome> {
   const clock = options.clock ?? (() => new Date());
@@ -228,7 +228,7 @@ async function upgradeSteps(
   const targetName = installedImageName(state.platform, header.targetVersion);
   if (await alreadyAtTarget(store, header)) {
     // A power loss between the boot switch and storing the counter leaves the target set to boot with the old
-    // counter; storing it here completes that install, so the rollback floor always follows the boot image.
+    // counter. Storing it here completes that install, so the rollback floor follows the boot image.
     if (request.action === 'upgrade' && header.securityCounter > settings.securityCounter) {
       await store.updateSettings({ securityCounter: header.securityCounter });
     }

@@ -2,12 +2,12 @@ import { InvalidArgumentError } from '../errors/index.js';
 
 export const MAX_IDENTIFIER_LENGTH = 64;
 
-// Letters, digits, dot, dash, underscore and plus. Together with the ".." rule this keeps a platform or
-// version out of path traversal (`/`, `\`, `..`), URL decoding (`%`) and terminal or log injection
-// (control characters) once it becomes part of a file name on a server or on flash.
+// Letters, digits, dot, dash, underscore and plus. A platform or version becomes part of a file name on a server
+// and on flash, so this set and the ".." rule keep out path traversal (`/`, `\`, `..`), URL decoding (`%`) and
+// terminal or log injection (control characters).
 const IDENTIFIER_PATTERN = /^[A-Za-z0-9._+-]+$/;
 
-/** What an identifier names, for error messages. */
+/** The kind of value an identifier is, named in error messages. */
 export type IdentifierKind = 'platform' | 'version' | 'image name';
 
 /** Checks a platform, version or image name against the safe character set and length; throws InvalidArgumentError. */
