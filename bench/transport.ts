@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 
 import { defaultFetcher } from '../transport/index.js';
+import { floorClient, startFloorServer } from './tftp-floor.js';
 
 const run = promisify(execFile);
 const FILE_BYTES = 40 * 1024 * 1024;
@@ -73,7 +74,8 @@ async function main(): Promise<void> {
   const out = join(dir, 'out.bin');
   const pieces: Buffer[] = [];
   for (let done = 0; done < FILE_BYTES; done += 1024 * 1024) pieces.push(randomBytes(1024 * 1024));
-  await writeFile(join(root, 'image.bin'), Buffer.concat(pieces));
+  const contents = Buffer.concat(pieces);
+  await writeFile(join(root, 'image.bin'), contents);
 
   const hpaPort = await freePort('udp');
   const hpa = spawn(inTftpd, ['-L', '-a', `127.0.0.1:${hpaPort}`, '-s', root, '-u', 'root', '-B', '65464'], { stdio: 'ignore' });
@@ -82,6 +84,8 @@ async function main(): Promise<void> {
   const oursHttpPort = await freePort('tcp');
   const program = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   const ours = spawn(process.execPath, [program, 'serve', '--root', root, '--tftp', `127.0.0.1:${oursPort}`, '--http', `127.0.0.1:${oursHttpPort}`], { stdio: 'ignore' });
+  // The floor server runs in this process; it is idle while the other rows run.
+  const floor = await startFloorServer(contents);
   await new Promise((resolve) => setTimeout(resolve, 1000));
 
   const ourClient = (url: string, blksize?: number, windowsize?: number) => async () => {
@@ -91,6 +95,10 @@ async function main(): Promise<void> {
   const hpaClient = (port: number) => async () => {
     await run(tftpHpa, ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', 'image.bin', out]);
     await checkSize(out);
+  };
+  const floorRead = (port: number, blksize: number) => async () => {
+    const received = await floorClient(port, 'image.bin', blksize);
+    if (received !== FILE_BYTES) throw new Error(`floor client received ${received} bytes, expected ${FILE_BYTES}`);
   };
   const atftpClient = (port: number, blksize: number, windowsize = 1) => async () => {
     const window = windowsize > 1 ? ['--option', `windowsize ${windowsize}`] : [];
@@ -110,11 +118,15 @@ async function main(): Promise<void> {
     measure('this client <- tftpd-hpa, blksize 512', 'ref512', ourClient(`tftp://127.0.0.1:${hpaPort}/image.bin`, 512));
     measure('tftp-hpa client <- this server, blksize 512', 'ref512', hpaClient(oursPort));
     measure('this client <- this server, blksize 512', 'ref512', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 512));
+    measure('node:dgram floor client <- tftpd-hpa, blksize 512', 'ref512', floorRead(hpaPort, 512));
+    measure('tftp-hpa client <- node:dgram floor server, blksize 512', 'ref512', hpaClient(floor.port));
 
     measure('atftp client <- tftpd-hpa, blksize 1468', 'ref1468', atftpClient(hpaPort, 1468));
     measure('this client <- tftpd-hpa, blksize 1468', 'ref1468', ourClient(`tftp://127.0.0.1:${hpaPort}/image.bin`, 1468));
     measure('atftp client <- this server, blksize 1468', 'ref1468', atftpClient(oursPort, 1468));
     measure('this client <- this server, blksize 1468', 'ref1468', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 1468));
+    measure('node:dgram floor client <- tftpd-hpa, blksize 1468', 'ref1468', floorRead(hpaPort, 1468));
+    measure('atftp client <- node:dgram floor server, blksize 1468', 'ref1468', atftpClient(floor.port, 1468));
     measure('this client <- this server, blksize 1468 windowsize 16', 'ref1468', ourClient(`tftp://127.0.0.1:${oursPort}/image.bin`, 1468, 16));
 
     const httpUrl = `http://127.0.0.1:${oursHttpPort}/image.bin`;
@@ -130,6 +142,7 @@ async function main(): Promise<void> {
   } finally {
     hpa.kill('SIGTERM');
     ours.kill('SIGTERM');
+    await floor.stop();
     await rm(dir, { recursive: true, force: true });
   }
 
