@@ -17,6 +17,9 @@ const QUALITY = 10;
  */
 const ENCODER_WINDOW_BITS = 18;
 
+/** Maximum planning time between two chances for the compressor's callbacks to run. */
+const YIELD_INTERVAL_MS = 4;
+
 /**
  * Encodes `target` as a delta from `source`: the match plan laid out in sections, compressed as one brotli
  * stream. Each section goes to the compressor as soon as it is laid out, and the compressor works on libuv's
@@ -43,9 +46,10 @@ export async function encodeDelta(source: Uint8Array, target: Uint8Array): Promi
 
   try {
     for (const section of layOutSections(source, target, planMatches(source, target))) {
-      compressor.write(section);
+      if (section !== undefined) compressor.write(section);
       // The compressor takes its next input only from a callback on this thread, so the scan lets the event
-      // loop run once per section; otherwise the thread pool would wait for the whole plan.
+      // loop run every few milliseconds. Once per section was too rare: brotli finished a section while the scan
+      // was still busy with the next one and sat idle until the scan let its callback run.
       await nextTurn();
     }
     compressor.end();
@@ -59,10 +63,12 @@ export async function encodeDelta(source: Uint8Array, target: Uint8Array): Promi
 /**
  * Yields the uncompressed body section by section: the control entries cut into sections of at most
  * SECTION_OUTPUT_LIMIT target bytes, each section holding its controls, then its difference tokens, then its
- * literals. Each yielded buffer is the caller's to keep.
+ * literals. Each yielded buffer is the caller's to keep. Between entries it also yields undefined once
+ * YIELD_INTERVAL_MS have passed since the last yield, so the caller can let other work run during a long scan.
  */
-function* layOutSections(source: Uint8Array, target: Uint8Array, entries: Iterable<ControlEntry>): Generator<Uint8Array> {
+function* layOutSections(source: Uint8Array, target: Uint8Array, entries: Iterable<ControlEntry>): Generator<Uint8Array | undefined> {
   const section = new SectionWriter(source, target);
+  let lastYield = performance.now();
 
   // The plan seeks after each entry, the body before it: a seek moves on to the next entry that outputs
   // anything, and the plan's trailing seek is dropped. So every section rebuilds at least one byte.
@@ -70,6 +76,10 @@ function* layOutSections(source: Uint8Array, target: Uint8Array, entries: Iterab
   let sourcePosition = 0;
   let pendingSeek = 0;
   for (const entry of entries) {
+    if (performance.now() - lastYield >= YIELD_INTERVAL_MS) {
+      yield undefined;
+      lastYield = performance.now();
+    }
     let copy = entry[0];
     let literal = entry[1];
     if (copy + literal === 0) {
@@ -92,6 +102,7 @@ function* layOutSections(source: Uint8Array, target: Uint8Array, entries: Iterab
       literal -= literalPiece;
       if (section.outputLength === SECTION_OUTPUT_LIMIT || section.entryCount === SECTION_ENTRY_LIMIT) {
         yield section.finish();
+        lastYield = performance.now();
       }
       if (copy + literal === 0) break;
     }
