@@ -2,7 +2,7 @@ import { constants, createBrotliCompress } from 'node:zlib';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ByteWriter, SECTION_ENTRY_LIMIT, SECTION_OUTPUT_LIMIT } from './delta-format.js';
-import { planMatches, type ControlEntry } from './matcher.js';
+import { indexSource, planMatches, type ControlEntry } from './matcher.js';
 
 /**
  * Brotli quality of the body. Quality 10 takes about half the time of quality 11 for a body 1.8% larger
@@ -45,7 +45,8 @@ export async function encodeDelta(source: Uint8Array, target: Uint8Array): Promi
   });
 
   try {
-    for (const section of layOutSections(source, target, planMatches(source, target))) {
+    const parts = await indexSource(source);
+    for (const section of layOutSections(source, target, planMatches(source, target, parts))) {
       if (section !== undefined) compressor.write(section);
       // The compressor takes its next input only from a callback on this thread, so the scan lets the event
       // loop run every few milliseconds. Once per section was too rare: brotli finished a section while the scan

@@ -4,6 +4,8 @@
  * source are extended while at least half of their bytes agree, so code whose embedded addresses shifted
  * still counts as a match, and its bytewise differences are mostly zeros that compress well.
  */
+import { Worker } from 'node:worker_threads';
+
 import { buildSuffixArray } from './suffix-array.js';
 
 /**
@@ -23,12 +25,51 @@ const MAX_COMPARED = 1 << 16;
 const MIN_GAIN = 8;
 
 /**
+ * Sources at least this large are indexed as two halves, the first half's suffix array built on a worker thread
+ * while this thread builds the second's. On two cores that cut the index of the 11 MB esbuild executable from
+ * about 1.3 to 0.9 s and its whole create by about 0.3 s, although each lookup then searches two arrays.
+ */
+const SPLIT_SIZE = 4 << 20;
+
+/** Suffix array of one part of the source, `start` to `end`. Its suffixes end at `end`, not at the end of the source. */
+export interface IndexedPart {
+  readonly start: number;
+  readonly end: number;
+  /** Start positions relative to `start`, in lexicographic order of the suffixes. */
+  readonly suffixes: Int32Array;
+}
+
+/** Builds the suffix arrays that planMatches searches: one for a small source, one per half for a large one. */
+export async function indexSource(source: Uint8Array): Promise<IndexedPart[]> {
+  if (source.length < SPLIT_SIZE) {
+    return [{ start: 0, end: source.length, suffixes: buildSuffixArray(source) }];
+  }
+
+  const middle = source.length >>> 1;
+  const worker = new Worker(new URL('./suffix-worker.js', import.meta.url), { workerData: source.subarray(0, middle) });
+  const firstHalf = new Promise<Int32Array>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`suffix array worker exited with code ${code} before sending its result`)));
+  });
+  try {
+    const secondHalf = buildSuffixArray(source.subarray(middle));
+    return [
+      { start: 0, end: middle, suffixes: await firstHalf },
+      { start: middle, end: source.length, suffixes: secondHalf },
+    ];
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/**
  * Plans the target image as copies with differences from `source` plus literal bytes, yielding the control
  * entries in output order as the scan finds them, so the caller can compress the start of the body while the
  * rest is planned. Deterministic.
  */
-export function* planMatches(source: Uint8Array, target: Uint8Array): Generator<ControlEntry> {
-  const finder = new MatchFinder(source, target);
+export function* planMatches(source: Uint8Array, target: Uint8Array, parts: readonly IndexedPart[]): Generator<ControlEntry> {
+  const finder = new MatchFinder(source, target, parts);
 
   const sourceLength = source.length;
   const targetLength = target.length;
@@ -108,11 +149,41 @@ export function* planMatches(source: Uint8Array, target: Uint8Array): Generator<
   }
 }
 
-/** Longest-prefix lookups of target positions in the source, through the source's suffix array. */
+/** Longest-prefix lookups of target positions in the source, through the suffix arrays of its parts. */
 class MatchFinder {
   /** Source position of the match returned by the last `find`. */
   position = 0;
 
+  private readonly lookups: PartLookup[];
+
+  constructor(source: Uint8Array, target: Uint8Array, parts: readonly IndexedPart[]) {
+    this.lookups = parts.map((part) => new PartLookup(source, target, part));
+  }
+
+  /**
+   * Returns the length of the longest source match for the target at `targetPosition`, capped at MAX_COMPARED.
+   * A match stops at the end of its part; the scan picks up the rest from the next part.
+   */
+  find(targetPosition: number): number {
+    let bestLength = -1;
+    for (const lookup of this.lookups) {
+      const length = lookup.find(targetPosition);
+      if (length > bestLength) {
+        bestLength = length;
+        this.position = lookup.position;
+      }
+    }
+    return Math.max(bestLength, 0);
+  }
+}
+
+/** Longest-prefix lookups in one part's suffix array. */
+class PartLookup {
+  /** Source position of the match returned by the last `find`. */
+  position = 0;
+
+  private readonly start: number;
+  private readonly end: number;
   private readonly suffixes: Int32Array;
   /** Per 2-byte prefix (first byte times 256 plus second), the first suffix array index of suffixes starting with it. */
   private readonly prefixStarts = new Int32Array(1 << 16);
@@ -122,13 +193,16 @@ class MatchFinder {
   constructor(
     private readonly source: Uint8Array,
     private readonly target: Uint8Array,
+    part: IndexedPart,
   ) {
-    this.suffixes = buildSuffixArray(source);
+    this.start = part.start;
+    this.end = part.end;
+    this.suffixes = part.suffixes;
 
     const counts = this.prefixCounts;
-    for (let i = 0; i + 1 < source.length; i++) counts[(source[i] << 8) | source[i + 1]]++;
+    for (let i = part.start; i + 1 < part.end; i++) counts[(source[i] << 8) | source[i + 1]]++;
     // The one-byte last suffix sorts just before every longer suffix that starts with the same byte.
-    const lastAlone = source.length > 0 ? source[source.length - 1] << 8 : -1;
+    const lastAlone = part.end > part.start ? source[part.end - 1] << 8 : -1;
     let sum = 0;
     for (let prefix = 0; prefix < counts.length; prefix++) {
       if (prefix === lastAlone) sum++;
@@ -137,11 +211,12 @@ class MatchFinder {
     }
   }
 
-  /** Returns the length of the longest source match for the target at `targetPosition`, capped at MAX_COMPARED. */
+  /** Returns the length of the longest match for the target at `targetPosition` in this part, capped at MAX_COMPARED. */
   find(targetPosition: number): number {
     const suffixes = this.suffixes;
+    const start = this.start;
     if (suffixes.length === 0) {
-      this.position = 0;
+      this.position = start;
       return 0;
     }
 
@@ -161,13 +236,13 @@ class MatchFinder {
         high = low + count - 1;
       }
     }
-    let lowLength = this.commonPrefix(suffixes[low], targetPosition, 0);
-    let highLength = this.commonPrefix(suffixes[high], targetPosition, 0);
+    let lowLength = this.commonPrefix(start + suffixes[low], targetPosition, 0);
+    let highLength = this.commonPrefix(start + suffixes[high], targetPosition, 0);
     while (high - low > 1) {
       const middle = (low + high) >>> 1;
-      const start = suffixes[middle];
-      const common = this.commonPrefix(start, targetPosition, Math.min(lowLength, highLength));
-      if (this.sourceSortsFirst(start, targetPosition, common)) {
+      const position = start + suffixes[middle];
+      const common = this.commonPrefix(position, targetPosition, Math.min(lowLength, highLength));
+      if (this.sourceSortsFirst(position, targetPosition, common)) {
         low = middle;
         lowLength = common;
       } else {
@@ -177,17 +252,17 @@ class MatchFinder {
     }
 
     if (lowLength >= highLength) {
-      this.position = suffixes[low];
+      this.position = start + suffixes[low];
       return lowLength;
     }
-    this.position = suffixes[high];
+    this.position = start + suffixes[high];
     return highLength;
   }
 
   private commonPrefix(sourcePosition: number, targetPosition: number, known: number): number {
     const source = this.source;
     const target = this.target;
-    const limit = Math.min(source.length - sourcePosition, target.length - targetPosition, MAX_COMPARED);
+    const limit = Math.min(this.end - sourcePosition, target.length - targetPosition, MAX_COMPARED);
     let length = known;
     while (length < limit && source[sourcePosition + length] === target[targetPosition + length]) length++;
     return length;
@@ -196,7 +271,7 @@ class MatchFinder {
   /** Tells whether the source suffix sorts before the target suffix, given that their first `common` bytes agree. */
   private sourceSortsFirst(sourcePosition: number, targetPosition: number, common: number): boolean {
     if (common >= MAX_COMPARED) return true;
-    if (sourcePosition + common >= this.source.length) return true;
+    if (sourcePosition + common >= this.end) return true;
     if (targetPosition + common >= this.target.length) return false;
     return this.source[sourcePosition + common] < this.target[targetPosition + common];
   }

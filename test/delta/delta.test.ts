@@ -179,6 +179,22 @@ describe('delta codec', function () {
       expect(first.equals(second)).to.equal(true);
     });
 
+    it('source indexed in two halves', async function () {
+      // From 4 MiB on, the encoder indexes each half of the source on its own thread. A copy that runs across the
+      // middle must still come out as copies, and the body must not depend on which thread finished first.
+      const random = new Random(19);
+      const source = random.bytes(5 * 1024 * 1024);
+
+      const identical = await roundTrip(source, Buffer.from(source));
+      expect(identical.length, 'body of an identical target').to.be.below(1000);
+
+      const target = editedCopy(source, random);
+      const first = await roundTrip(source, target);
+      expect(first.length, 'body of an edited target').to.be.below(target.length / 4);
+      const second = await delta.encode(source, target);
+      expect(first.equals(second), 'second body equals the first').to.equal(true);
+    });
+
     it('edge images', async function () {
       const random = new Random(11);
       const some = random.bytes(10_000);
