@@ -45,8 +45,13 @@ export async function indexSource(source: Uint8Array): Promise<IndexedPart[]> {
     return [{ start: 0, end: source.length, suffixes: buildSuffixArray(source) }];
   }
 
+  // Posting a view would copy the whole buffer behind it, so the worker gets a copy of the first half alone.
   const middle = source.length >>> 1;
-  const worker = new Worker(new URL('./suffix-worker.js', import.meta.url), { workerData: source.subarray(0, middle) });
+  const firstPart = new Uint8Array(source.subarray(0, middle));
+  const worker = new Worker(new URL('./suffix-worker.js', import.meta.url), {
+    workerData: firstPart,
+    transferList: [firstPart.buffer],
+  });
   const firstHalf = new Promise<Int32Array>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
