@@ -85,6 +85,11 @@ function jsonDisplay(): Display {
   };
 }
 
+/** Names what a phase's byte count measures: the patch while it downloads, the new image after that. */
+function byteCountSubject(status: UpgradeStatus): string {
+  return status.phase === 'fetching' ? 'patch' : 'new image';
+}
+
 /** Prints one line per phase, for logs and pipes. */
 function lineDisplay(): Display {
   let phase = '';
@@ -92,7 +97,7 @@ function lineDisplay(): Display {
     status: (status) => {
       if (status.phase === phase) return;
       phase = status.phase;
-      const size = status.bytesTotal > 0 ? ` (${status.bytesTotal.toLocaleString('en-US')} bytes)` : '';
+      const size = status.bytesTotal > 0 ? ` (${byteCountSubject(status)} of ${status.bytesTotal.toLocaleString('en-US')} bytes)` : '';
       process.stderr.write(`${status.phase}${size}\n`);
     },
     result: printResult,
@@ -105,7 +110,10 @@ function barDisplay(): Display {
   return {
     status: (status) => {
       const filled = Math.round((status.percent / 100) * width);
-      const bytes = status.bytesTotal > 0 ? ` ${status.bytesDone.toLocaleString('en-US')}/${status.bytesTotal.toLocaleString('en-US')} bytes` : '';
+      const bytes =
+        status.bytesTotal > 0
+          ? ` ${status.bytesDone.toLocaleString('en-US')}/${status.bytesTotal.toLocaleString('en-US')} bytes of ${byteCountSubject(status)}`
+          : '';
       process.stderr.write(`\r\x1b[2K${status.phase.padEnd(22)} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(status.percent).padStart(3)}%${bytes}`);
     },
     result: (outcome, urlPrefix) => {

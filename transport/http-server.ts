@@ -84,8 +84,10 @@ async function serve(root: string, request: IncomingMessage, response: ServerRes
 
   let file: ServedFile;
   try {
-    name = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
-    file = await openServedFile(root, name);
+    const path = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
+    // The log names the file as a TFTP request does, without the path's leading slash.
+    name = path.startsWith('/') ? path.slice(1) : path;
+    file = await openServedFile(root, path);
   } catch (error) {
     let status = 500;
     if (error instanceof FileNotFoundError) status = 404;
