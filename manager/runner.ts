@@ -3,6 +3,7 @@
  * devices in flight, and canary and max-failures rollout control. Notifications make the sender's devices
  * poll at once, and a poll timer finishes the run when no notification comes.
  */
+import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 import { InvalidArgumentError, type FailCause } from '../errors/index.js';
@@ -156,7 +157,7 @@ export async function runUpgrades(devices: InventoryDevice[], options: RunOption
   const emit = options.onEvent ?? (() => undefined);
   const action = options.dryRun ? 'check' : 'upgrade';
   const started = performance.now();
-  const wakers = new Wakers();
+  const wakers = new Wakers(options.traps ? await resolveHosts(devices) : new Map());
 
   let listener: TrapListener | undefined;
   if (options.traps) {
@@ -487,24 +488,25 @@ async function withRetries<T>(
 /**
  * Sleeping pollers, by the device's address. A notification leaves an agent from its own source port, and
  * v2c notifications carry nothing else that names the device, so a trap wakes every device at its sender's
- * address. A trap that arrives while a device is polling makes its next sleep short, so it is not missed.
+ * address. A device listed by host name sleeps under each address the name resolved to when the run started.
+ * A trap that arrives while a device is polling makes its next sleep short, so it is not missed.
  */
 class Wakers {
   private readonly sleepers = new Map<string, Map<string, () => void>>();
   private readonly lastTrap = new Map<string, number>();
   private readonly lastPoll = new Map<string, number>();
 
+  constructor(private readonly resolved: ReadonlyMap<string, readonly string[]>) {}
+
   async sleep(device: InventoryDevice, ms: number): Promise<void> {
-    const address = addressKey(device.host);
+    const addresses = this.addressesOf(device);
     const lastPoll = this.lastPoll.get(device.name) ?? Number.NEGATIVE_INFINITY;
-    const trapSincePoll = (this.lastTrap.get(address) ?? Number.NEGATIVE_INFINITY) > lastPoll;
+    const trapSincePoll = addresses.some((address) => (this.lastTrap.get(address) ?? Number.NEGATIVE_INFINITY) > lastPoll);
 
     await new Promise<void>((resolve) => {
-      let bySender = this.sleepers.get(address);
-      if (!bySender) this.sleepers.set(address, (bySender = new Map()));
       let timer: NodeJS.Timeout;
       const done = () => {
-        bySender!.delete(device.name);
+        for (const address of addresses) this.sleepers.get(address)?.delete(device.name);
         resolve();
       };
       const schedule = (wait: number) => {
@@ -512,7 +514,12 @@ class Wakers {
         timer = setTimeout(done, wait);
       };
       schedule(trapSincePoll ? this.gapLeft(lastPoll) : ms);
-      bySender.set(device.name, () => schedule(this.gapLeft(lastPoll)));
+      const poke = () => schedule(this.gapLeft(lastPoll));
+      for (const address of addresses) {
+        let bySender = this.sleepers.get(address);
+        if (!bySender) this.sleepers.set(address, (bySender = new Map()));
+        bySender.set(device.name, poke);
+      }
     });
     this.lastPoll.set(device.name, performance.now());
   }
@@ -526,15 +533,32 @@ class Wakers {
     return [...bySender.keys()];
   }
 
+  private addressesOf(device: InventoryDevice): readonly string[] {
+    if (isIP(device.host)) return [device.host];
+    // NOTE: a name that did not resolve at the start of the run is woken only by its poll timer.
+    return this.resolved.get(device.host) ?? [];
+  }
+
   private gapLeft(lastPoll: number): number {
     return Math.max(0, lastPoll + MIN_TRAP_POLL_GAP_MS - performance.now());
   }
 }
 
-// NOTE: a device listed by host name is woken only by its poll timer, never by a trap, because trap sender
-// addresses are not resolved back to names.
-function addressKey(host: string): string {
-  return isIP(host) ? host : `name:${host}`;
+/**
+ * Resolves the host names in the inventory to their addresses, once per name, so that traps from those addresses
+ * wake the devices. A name that does not resolve maps to no address; polling its device reports the failure.
+ */
+async function resolveHosts(devices: readonly InventoryDevice[]): Promise<Map<string, string[]>> {
+  const names = [...new Set(devices.map((device) => device.host).filter((host) => !isIP(host)))];
+  const resolved = await Promise.all(
+    names.map((name) =>
+      lookup(name, { all: true }).then(
+        (entries) => entries.map((entry) => entry.address),
+        () => [],
+      ),
+    ),
+  );
+  return new Map(names.map((name, index) => [name, resolved[index]!]));
 }
 
 // NOTE: net-snmp's receiver keeps one set of keys per user name, so when devices share a user name with

@@ -99,6 +99,25 @@ describe('manager rollout', function () {
     expect(traps.map((event) => event.name)).to.include('upgradeCompleted');
   });
 
+  it('wakes a device listed by host name', async () => {
+    const trapPort = await freeUdpPort();
+    const [listed] = await start(1, [], [], trapPort);
+    // The agent listens on 127.0.0.1; the manager reaches it through the name, which resolves to loopback.
+    const device = { ...listed!, host: 'localhost' };
+    const events: RunEvent[] = [];
+    const summary = await runUpgrades([device], {
+      urlPrefix: source.urlPrefix,
+      concurrency: 1,
+      traps: { host: '127.0.0.1', port: trapPort },
+      timing: { pollIntervalMs: 20_000 },
+      onEvent: (event) => events.push(event),
+    });
+    expect(summary.upgraded).to.equal(1);
+    expect(summary.durationMs).to.be.below(15_000);
+    const woken = events.flatMap((event) => (event.event === 'trap' ? event.devices : []));
+    expect(woken).to.include(device.name);
+  });
+
   it('stops after a failed canary', async () => {
     const devices = await start(6, [], [1]);
     const summary = await runUpgrades(devices, { urlPrefix: source.urlPrefix, concurrency: 4, canary: 2, timing: FAST });
