@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { AbortedError, UpgradeError } from '../../errors/index.js';
-import { ProgressView, parseCsvInventory, runUpgrades, type DeviceReport, type RunEvent } from '../../manager/index.js';
+import { ProgressView, parseCsvInventory, runUpgrades, type DeviceReport, type InventoryDevice, type RunEvent, type RunSummary } from '../../manager/index.js';
 import type { Fetcher } from '../../transport/index.js';
 import { freeUdpPort, makeTempDir, runProgram } from '../support/index.js';
 import { FROM_VERSION, PLATFORM, TO_VERSION, copyPatchAs, publishFirmwarePatch, startFleet, type DeviceSetup, type Fleet, type PatchSource } from './fleet.js';
+
+type TrapEvent = Extract<RunEvent, { event: 'trap' }>;
 
 /** Short timings so that failures and polling finish within a test's time. */
 const FAST = { pollIntervalMs: 100, requestTimeoutMs: 300, requestRetries: 0, retries: 1 };
@@ -81,21 +83,26 @@ describe('manager rollout', function () {
     expect(events.filter((event) => event.event === 'trap')).to.have.length(0);
   });
 
-  it('wakes polls on traps', async () => {
-    const trapPort = await freeUdpPort();
-    const devices = await start(3, [], [], trapPort);
-    const events: RunEvent[] = [];
-    // A poll timer far beyond the test's time: only traps can finish the run quickly.
+  /** Runs with a poll timer far beyond a test's time, so only traps can finish the run quickly. */
+  async function runOnTraps(devices: InventoryDevice[], trapPort: number): Promise<{ summary: RunSummary; traps: TrapEvent[] }> {
+    const traps: TrapEvent[] = [];
     const summary = await runUpgrades(devices, {
       urlPrefix: source.urlPrefix,
-      concurrency: 3,
+      concurrency: devices.length,
       traps: { host: '127.0.0.1', port: trapPort },
       timing: { pollIntervalMs: 20_000 },
-      onEvent: (event) => events.push(event),
+      onEvent: (event) => {
+        if (event.event === 'trap') traps.push(event);
+      },
     });
+    return { summary, traps };
+  }
+
+  it('wakes polls on traps', async () => {
+    const trapPort = await freeUdpPort();
+    const { summary, traps } = await runOnTraps(await start(3, [], [], trapPort), trapPort);
     expect(summary.upgraded).to.equal(3);
     expect(summary.durationMs).to.be.below(15_000);
-    const traps = events.filter((event): event is Extract<RunEvent, { event: 'trap' }> => event.event === 'trap');
     expect(traps.map((event) => event.name)).to.include('upgradeCompleted');
   });
 
@@ -104,18 +111,10 @@ describe('manager rollout', function () {
     const [listed] = await start(1, [], [], trapPort);
     // The agent listens on 127.0.0.1; the manager reaches it through the name, which resolves to loopback.
     const device = { ...listed!, host: 'localhost' };
-    const events: RunEvent[] = [];
-    const summary = await runUpgrades([device], {
-      urlPrefix: source.urlPrefix,
-      concurrency: 1,
-      traps: { host: '127.0.0.1', port: trapPort },
-      timing: { pollIntervalMs: 20_000 },
-      onEvent: (event) => events.push(event),
-    });
+    const { summary, traps } = await runOnTraps([device], trapPort);
     expect(summary.upgraded).to.equal(1);
     expect(summary.durationMs).to.be.below(15_000);
-    const woken = events.flatMap((event) => (event.event === 'trap' ? event.devices : []));
-    expect(woken).to.include(device.name);
+    expect(traps.flatMap((event) => event.devices)).to.include(device.name);
   });
 
   it('stops after a failed canary', async () => {
