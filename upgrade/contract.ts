@@ -84,9 +84,12 @@ export interface DeviceEvents {
 export interface Device {
   inventory(): Promise<DeviceInventory>;
   settings(): Promise<DeviceSettings>;
-  /** Stores settings atomically; throws InvalidArgumentError or BadUrlError and stores nothing on bad input. */
+  /**
+   * Stores settings atomically; throws InvalidArgumentError or BadUrlError and stores nothing on bad input. An
+   * empty urlPrefix clears the stored prefix, as on a new device, so a failed SET can put the empty one back.
+   */
   updateSettings(update: Partial<DeviceSettings>): Promise<void>;
-  /** Checks a URL prefix as updateSettings would, without storing it. */
+  /** Checks a URL prefix that a user sets, so an empty one is invalid; stores nothing. */
   validateUrlPrefix(urlPrefix: string): void;
   status(): UpgradeStatus;
   /**

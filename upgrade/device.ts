@@ -57,7 +57,7 @@ export class FlashDevice extends EventEmitter implements Device {
   }
 
   async updateSettings(update: Partial<DeviceSettings>): Promise<void> {
-    if (update.urlPrefix !== undefined) this.validateUrlPrefix(update.urlPrefix);
+    if (update.urlPrefix) this.validateUrlPrefix(update.urlPrefix);
     // An empty image name means "the running image", the MIB's default for upgradeFlashImage.
     if (update.flashImage) validateIdentifier('image name', update.flashImage);
     await this.store.updateSettings(update);

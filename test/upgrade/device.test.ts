@@ -61,4 +61,13 @@ describe('flash device', function () {
     expect(refused?.message).to.match(/invalid image name/);
     expect((await device.settings()).flashImage).to.equal('');
   });
+
+  it('clears the URL prefix with an empty one', async () => {
+    const device = await FlashDevice.open(bench.flashDir);
+    await device.updateSettings({ urlPrefix: bench.urlPrefix });
+    expect((await device.settings()).urlPrefix).to.equal(bench.urlPrefix);
+
+    await device.updateSettings({ urlPrefix: '' });
+    expect((await device.settings()).urlPrefix).to.equal('');
+  });
 });
