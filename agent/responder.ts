@@ -234,19 +234,23 @@ export class Responder {
       }
     }
 
-    if (plan.spinLock) this.host.bumpSpinLock();
-
-    if (plan.action === undefined || plan.action === UPGRADE_ACTIONS.none) return {};
+    // A SET takes effect whole or not at all (RFC 3416), so the spin lock, a TestAndIncr of RFC 2579, advances
+    // only once the action has been accepted.
+    if (plan.action === undefined || plan.action === UPGRADE_ACTIONS.none) {
+      if (plan.spinLock) this.host.bumpSpinLock();
+      return {};
+    }
     try {
       if (plan.action === UPGRADE_ACTIONS.upgrade) device.start('upgrade');
       else if (plan.action === UPGRADE_ACTIONS.check) device.start('check');
       else if (plan.action === UPGRADE_ACTIONS.abort) device.abort();
       else await device.reload();
+      if (plan.spinLock) this.host.bumpSpinLock();
       return {};
     } catch (error) {
-      // NOTE: an operation started outside this agent (the `upgrade` command on the same flash) after the
-      // check above makes the device busy here. The settings are then restored, but the spin lock stays
-      // advanced, so the manager has to read it again.
+      // An operation started outside this agent (the `upgrade` command on the same flash) after the check
+      // above makes the device busy here. The whole SET then fails: the settings are put back and the spin lock
+      // keeps its value.
       let undone = true;
       if (previous) {
         undone = await device.updateSettings(previous).then(

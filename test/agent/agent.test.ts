@@ -232,6 +232,26 @@ describe('SNMP agent with Net-SNMP tools', function () {
       expect(Number(after.stdout.trim())).to.equal((Number(lock) + 1) % 2 ** 31);
     });
 
+    it('spin lock stays when the device turns busy', async function () {
+      await start();
+      const read = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'private', '-Oqv', target, 'UPGRADE-MIB::upgradeSpinLock.0']);
+      const lock = read.stdout.trim();
+      device.busyOnNextStart = true;
+      const set = await runTool(this, 'snmpset', [
+        ...MIB_ARGS, '-v2c', '-c', 'private', target,
+        'UPGRADE-MIB::upgradeSpinLock.0', 'i', lock,
+        'UPGRADE-MIB::upgradeUrlPrefix.0', 's', 'tftp://127.0.0.1/',
+        'UPGRADE-MIB::upgradeAction.0', 'i', '2',
+      ]);
+
+      expect(set.status).to.not.equal(0);
+      expect(set.stderr, set.stderr).to.include('Reason: inconsistentValue');
+      expect(device.startCount).to.equal(0);
+      expect(device.settingsValue.urlPrefix).to.equal('');
+      const after = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'public', '-Oqv', target, 'UPGRADE-MIB::upgradeSpinLock.0']);
+      expect(after.stdout.trim()).to.equal(lock);
+    });
+
     it('read-only community gets noAccess', async function () {
       await start();
       const result = await runTool(this, 'snmpset', [

@@ -36,6 +36,11 @@ export class FakeDevice extends EventEmitter implements Device {
   failWith: { cause: FailCause; reason: string } | undefined;
   /** When set, the operation waits in `fetching` until release() is called. */
   holdFetching = false;
+  /**
+   * When set, the next start() fails as busy although status() still reads idle, as when the `upgrade` command
+   * takes the flash between the agent's busy check and its start.
+   */
+  busyOnNextStart = false;
   private release_: (() => void) | undefined;
   private aborted = false;
 
@@ -48,7 +53,7 @@ export class FakeDevice extends EventEmitter implements Device {
   }
 
   async updateSettings(update: Partial<DeviceSettings>): Promise<void> {
-    if (update.urlPrefix !== undefined) this.validateUrlPrefix(update.urlPrefix);
+    if (update.urlPrefix) this.validateUrlPrefix(update.urlPrefix);
     if (update.flashImage !== undefined && update.flashImage.includes('/')) {
       throw new InvalidArgumentError(`invalid flash image name: expected a file name, got ${JSON.stringify(update.flashImage)}`);
     }
@@ -67,6 +72,10 @@ export class FakeDevice extends EventEmitter implements Device {
   }
 
   start(action: UpgradeAction): void {
+    if (this.busyOnNextStart) {
+      this.busyOnNextStart = false;
+      throw new BusyError('device busy: the flash is locked by another process');
+    }
     if (!['idle', 'failed', 'installedPendingReload'].includes(this.statusValue.phase)) {
       throw new BusyError(`device busy: expected no running operation, got phase ${this.statusValue.phase}`);
     }
