@@ -11,6 +11,11 @@ import { FlashWriteError, UpgradeError } from '../errors/index.js';
 export interface FlashIo {
   /** Writes `data` at `position` of an open file and returns how many bytes were written (possibly fewer). */
   write(handle: FileHandle, data: Uint8Array, position: number): Promise<number>;
+  /**
+   * Makes `newPath` a hard link to `existingPath`; node:fs's link when not given. The flash lock uses it, and on a
+   * file system without hard links (FAT fails with EPERM) creates its file exclusively instead.
+   */
+  link?(existingPath: string, newPath: string): Promise<void>;
 }
 
 export const DEFAULT_FLASH_IO: FlashIo = {

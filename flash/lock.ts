@@ -1,10 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { link, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 
 import { BusyError } from '../errors/index.js';
-import { asFlashWriteError } from './io.js';
+import { asFlashWriteError, DEFAULT_FLASH_IO, type FlashIo } from './io.js';
 
 export const LOCK_FILE = '.lock';
+
+/** Error codes of link(2) on a file system that has no hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * How long a lock file that does not parse counts as one still being written. Without hard links the lock file is
+ * created empty and then written, so another process can read it in between. An older one was left unfinished.
+ */
+const UNFINISHED_LOCK_GRACE_MS = 5000;
 
 /** Content of the lock file: who holds it, and a token so that a holder only ever removes its own lock. */
 interface LockRecord {
@@ -27,21 +36,23 @@ const heldInThisProcess = new Set<string>();
  * Takes the lock file at `path`. Throws BusyError while a live process holds it; a lock left by a process that
  * no longer runs is taken over.
  */
-export async function acquireLock(path: string): Promise<FlashLock> {
+export async function acquireLock(path: string, io: FlashIo = DEFAULT_FLASH_IO): Promise<FlashLock> {
   try {
-    return await takeLock(path);
+    return await takeLock(path, io.link ?? link);
   } catch (error) {
     throw asFlashWriteError(error, `taking the flash lock ${path}`);
   }
 }
 
-async function takeLock(path: string): Promise<FlashLock> {
+type LinkFile = (existingPath: string, newPath: string) => Promise<void>;
+
+async function takeLock(path: string, linkFile: LinkFile): Promise<FlashLock> {
   const own: LockRecord = { pid: process.pid, processStart: await processStartTime(process.pid), token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() };
   const content = `${JSON.stringify(own)}\n`;
 
   // Three rounds are enough: each round either takes the lock, finds a live holder, or removes one stale lock.
   for (let round = 0; round < 3; round++) {
-    if (await createExclusively(path, content)) {
+    if (await createExclusively(path, content, linkFile)) {
       heldInThisProcess.add(path);
       return { release: () => releaseLock(path, own.token) };
     }
@@ -52,36 +63,62 @@ async function takeLock(path: string): Promise<FlashLock> {
     if (holder && (await isHolderAlive(path, holder))) {
       throw new BusyError(`flash is busy: process ${holder.pid} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
     }
+    if (!holder && (await isRecent(path))) {
+      throw new BusyError(`flash is busy: another process is writing the lock file ${path}; retry in a few seconds`);
+    }
 
-    await removeStaleLock(path, holderText);
+    await removeStaleLock(path, holderText, linkFile);
   }
   throw new BusyError(`flash is busy: could not take ${path}, other processes keep taking it`);
 }
 
 /**
  * Creates the lock file with its full content in one step: a temporary file is linked to the lock name, and
- * link(2) fails when the name exists. A reader therefore never reads a half-written lock file.
- * NOTE: file systems without hard links (FAT, some network mounts) make this fail with flashWriteError.
+ * link(2) fails when the name exists. A reader therefore never reads a half-written lock file. On a file system
+ * without hard links (FAT, some network mounts) the lock file is created with O_EXCL and then written, and
+ * readers wait out a lock file that does not parse yet (UNFINISHED_LOCK_GRACE_MS).
  */
-async function createExclusively(path: string, content: string): Promise<boolean> {
+async function createExclusively(path: string, content: string, linkFile: LinkFile): Promise<boolean> {
   const tempPath = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tempPath, content, { flag: 'wx' });
   try {
-    await link(tempPath, path);
+    await linkFile(tempPath, path);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== undefined && NO_HARD_LINKS.has(code)) return createWithoutLink(path, content);
     throw error;
   } finally {
     await rm(tempPath, { force: true });
   }
 }
 
+/** Creates `path` with `content` unless it exists; returns false when it does. */
+async function createWithoutLink(path: string, content: string): Promise<boolean> {
+  try {
+    await writeFile(path, content, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/** Tells whether the file at `path` was modified within UNFINISHED_LOCK_GRACE_MS; false when it is gone. */
+async function isRecent(path: string): Promise<boolean> {
+  const modified = await stat(path).then(
+    (info) => info.mtimeMs,
+    () => undefined,
+  );
+  return modified !== undefined && Date.now() - modified < UNFINISHED_LOCK_GRACE_MS;
+}
+
 /**
  * Removes a stale lock without removing a fresh one another process made in the meantime: the lock is first
  * renamed to a private name (only one process can win that rename), then checked to still be the stale one.
  */
-async function removeStaleLock(path: string, staleText: string): Promise<void> {
+async function removeStaleLock(path: string, staleText: string, linkFile: LinkFile): Promise<void> {
   const privatePath = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await rename(path, privatePath);
@@ -96,7 +133,10 @@ async function removeStaleLock(path: string, staleText: string): Promise<void> {
     // lock a third process may have made meanwhile.
     // NOTE: in that three-process race the second live holder's lock is lost. It needs three processes to
     // start on one flash within microseconds of a dead holder's lock being found.
-    await link(privatePath, path).catch(() => undefined);
+    await linkFile(privatePath, path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== undefined && NO_HARD_LINKS.has(error.code)) return createWithoutLink(path, movedText);
+      return undefined;
+    });
   }
   await rm(privatePath, { force: true });
 }

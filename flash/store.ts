@@ -88,7 +88,7 @@ export class FlashStore {
     const createdDir = await mkdir(layout.dir, { recursive: true }).catch((error: unknown) => {
       throw new InvalidArgumentError(`cannot create flash directory ${layout.dir}: ${(error as Error).message}`, { cause: error });
     });
-    const lock = await acquireLock(layout.lockPath);
+    const lock = await acquireLock(layout.lockPath, io);
     let initialized = false;
     try {
       await clearForInit(layout);
@@ -142,7 +142,7 @@ export class FlashStore {
     // can still be shown. Either way nothing is changed.
     let lock: FlashLock;
     try {
-      lock = await acquireLock(layout.lockPath);
+      lock = await acquireLock(layout.lockPath, io);
     } catch (error) {
       if (!(error instanceof BusyError || error instanceof FlashWriteError)) throw error;
       return new FlashStore(layout, io, state, { ran: false, actions: [`recovery skipped: ${error.message}`], bootFallback: undefined });
@@ -347,7 +347,7 @@ export class FlashStore {
    */
   async lock(): Promise<{ release(): Promise<void> }> {
     if (this.heldLock) throw new BusyError(`flash ${this.dir} is busy: this store has already taken its lock; release it first`);
-    const lock = await acquireLock(this.layout.lockPath);
+    const lock = await acquireLock(this.layout.lockPath, this.io);
     this.heldLock = lock;
 
     try {
@@ -392,7 +392,7 @@ export class FlashStore {
 
   /** Runs one change under the flash lock, on the state as it is on disk now (another process may have changed it). */
   private async mutate<T>(change: (state: FlashState) => Promise<T>): Promise<T> {
-    const temporaryLock = this.heldLock ? undefined : await acquireLock(this.layout.lockPath);
+    const temporaryLock = this.heldLock ? undefined : await acquireLock(this.layout.lockPath, this.io);
     try {
       this.current = await readNvram(this.layout);
       return await change(this.current);

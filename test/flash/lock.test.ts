@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
 
 import { BusyError } from '../../errors/index.js';
-import { FlashStore } from '../../flash/index.js';
+import { DEFAULT_FLASH_IO, FlashStore, type FlashIo } from '../../flash/index.js';
 import { makeTempDir } from '../support/index.js';
 import { makeFlash, startLockHolder } from './fixtures.js';
 
@@ -48,6 +48,42 @@ describe('FlashStore lock', () => {
     await held.release();
     const again = await other.lock();
     await again.release();
+  });
+
+  it('works without hard links', async () => {
+    // FAT and some network file systems refuse link(2) with EPERM.
+    const noLinks: FlashIo = {
+      ...DEFAULT_FLASH_IO,
+      link: () => Promise.reject(Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' })),
+    };
+    const { dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    const first = await FlashStore.open(dir, { io: noLinks });
+    const second = await FlashStore.open(dir, { io: noLinks });
+
+    const held = await first.lock();
+    expect(JSON.parse(await readFile(join(dir, '.lock'), 'utf8')).pid).to.equal(process.pid);
+    const error = await second.lock().then(() => undefined, (caught: unknown) => caught);
+    expect(error).to.be.instanceOf(BusyError);
+
+    await held.release();
+    const again = await second.lock();
+    await again.release();
+  });
+
+  it('waits out a lock file still being written', async () => {
+    const { store, dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    const lockPath = join(dir, '.lock');
+    await writeFile(lockPath, '');
+
+    const error = await store.lock().then(() => undefined, (caught: unknown) => caught);
+    expect(error).to.be.instanceOf(BusyError);
+    expect((error as Error).message).to.include('writing the lock file');
+
+    // Older than the grace period, an empty lock file was left by a process that stopped while writing it.
+    const past = new Date(Date.now() - 60_000);
+    await utimes(lockPath, past, past);
+    const held = await store.lock();
+    await held.release();
   });
 
   it('rejects a lock held by a live process', async () => {
