@@ -10,8 +10,9 @@ import { deviceCommands } from './upgrade.js';
 import { vendorCommands } from './vendor.js';
 
 // Each role's commands live in their own module; add a new module's commands here.
-// NOTE: every command's implementation is imported at start, net-snmp included, so any command takes about 0.2 s
-// to start on a 2-core machine against 0.07 s for Node alone. Importing a command's module in its handler would cut that.
+// NOTE: every command's implementation is imported at start, net-snmp included, so any command takes about
+// 0.2 s to start on a 2-core machine against 0.07 s for Node alone. Importing a command's module in its handler
+// would cut that.
 const COMMANDS: CommandModule[] = [
   ...vendorCommands,
   flashCommand,
