@@ -234,19 +234,26 @@ export class Responder {
       }
     }
 
+    if (plan.action !== undefined && plan.action !== UPGRADE_ACTIONS.none) {
+      const failure = await this.startAction(plan, previous);
+      if (failure) return failure;
+    }
+
     // A SET takes effect whole or not at all (RFC 3416), so the spin lock, a TestAndIncr of RFC 2579, advances
     // only once the action has been accepted.
-    if (plan.action === undefined || plan.action === UPGRADE_ACTIONS.none) {
-      if (plan.spinLock) this.host.bumpSpinLock();
-      return {};
-    }
+    if (plan.spinLock) this.host.bumpSpinLock();
+    return {};
+  }
+
+  /** Starts the SET's action; when the device rejects it, puts `previous` settings back and returns the error. */
+  private async startAction(plan: SetPlan, previous: DeviceSettings | undefined): Promise<SetOutcome | undefined> {
+    const device = this.host.device;
     try {
       if (plan.action === UPGRADE_ACTIONS.upgrade) device.start('upgrade');
       else if (plan.action === UPGRADE_ACTIONS.check) device.start('check');
       else if (plan.action === UPGRADE_ACTIONS.abort) device.abort();
       else await device.reload();
-      if (plan.spinLock) this.host.bumpSpinLock();
-      return {};
+      return undefined;
     } catch (error) {
       // An operation started outside this agent (the `upgrade` command on the same flash) after the check
       // above makes the device busy here. The whole SET then fails: the settings are put back and the spin lock
