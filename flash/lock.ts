@@ -85,13 +85,18 @@ async function createExclusively(path: string, content: string, linkFile: LinkFi
     await linkFile(tempPath, path);
     return true;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    if (code !== undefined && NO_HARD_LINKS.has(code)) return createWithoutLink(path, content);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (lacksHardLinks(error)) return createWithoutLink(path, content);
     throw error;
   } finally {
     await rm(tempPath, { force: true });
   }
+}
+
+/** Tells whether a link(2) error means that the file system has no hard links. */
+function lacksHardLinks(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code !== undefined && NO_HARD_LINKS.has(code);
 }
 
 /** Creates `path` with `content` unless it exists; returns false when it does. */
@@ -133,10 +138,7 @@ async function removeStaleLock(path: string, staleText: string, linkFile: LinkFi
     // lock a third process may have made meanwhile.
     // NOTE: in that three-process race the second live holder's lock is lost. It needs three processes to
     // start on one flash within microseconds of a dead holder's lock being found.
-    await linkFile(privatePath, path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== undefined && NO_HARD_LINKS.has(error.code)) return createWithoutLink(path, movedText);
-      return undefined;
-    });
+    await linkFile(privatePath, path).catch((error: unknown) => (lacksHardLinks(error) ? createWithoutLink(path, movedText) : undefined));
   }
   await rm(privatePath, { force: true });
 }
