@@ -167,9 +167,11 @@ class MatchFinder {
 
   /**
    * Returns the length of the longest source match for the target at `targetPosition`, capped at MAX_COMPARED.
-   * A match stops at the end of its part; the scan picks up the rest from the next part.
+   * A match stops at the end of its part, and the scan's next lookup picks up the rest. Of equal matches, the one
+   * in the earlier part wins, so the plan does not depend on the order the parts were built in.
    */
   find(targetPosition: number): number {
+    // Starting below 0 takes the first part's position even for a zero-length match, as a single part gives.
     let bestLength = -1;
     for (const lookup of this.lookups) {
       const length = lookup.find(targetPosition);

@@ -60,14 +60,14 @@ describe('FlashStore lock', () => {
     const first = await FlashStore.open(dir, { io: noLinks });
     const second = await FlashStore.open(dir, { io: noLinks });
 
-    const held = await first.lock();
+    const firstLock = await first.lock();
     expect(JSON.parse(await readFile(join(dir, '.lock'), 'utf8')).pid).to.equal(process.pid);
     const error = await second.lock().then(() => undefined, (caught: unknown) => caught);
     expect(error).to.be.instanceOf(BusyError);
 
-    await held.release();
-    const again = await second.lock();
-    await again.release();
+    await firstLock.release();
+    const secondLock = await second.lock();
+    await secondLock.release();
   });
 
   it('waits out a lock file still being written', async () => {
@@ -82,8 +82,8 @@ describe('FlashStore lock', () => {
     // Older than the grace period, an empty lock file was left by a process that stopped while writing it.
     const past = new Date(Date.now() - 60_000);
     await utimes(lockPath, past, past);
-    const held = await store.lock();
-    await held.release();
+    const takenOver = await store.lock();
+    await takenOver.release();
   });
 
   it('rejects a lock held by a live process', async () => {
