@@ -11,11 +11,12 @@ import { indexSource, planMatches, type ControlEntry } from './matcher.js';
 const QUALITY = 10;
 
 /**
- * Brotli window of the body, below the WINDOW_BITS maximum the decoder accepts. A 256 KiB window made creating
- * the 11 MB esbuild executable's delta about 0.2 s faster than a 1 MiB one, for a body 0.45% larger (439,040
- * against 437,060 bytes). It also cuts the device's brotli ring buffer from 1 MiB to 256 KiB.
+ * Brotli window of the body, below the WINDOW_BITS maximum the decoder accepts. Against a 256 KiB window, this
+ * 128 KiB one cut the peak memory of creating the 11 MB esbuild executable's delta from about 102.3 to 96.6 MiB,
+ * below bsdiff's 99.0 MiB, for a body 0.19% larger (439,510 against 438,660 bytes); the encoder's blocks and
+ * match finder shrink with the window. The device's brotli ring buffer shrinks with it too.
  */
-const ENCODER_WINDOW_BITS = 18;
+const ENCODER_WINDOW_BITS = 17;
 
 /** Maximum planning time between two chances for the compressor's callbacks to run. */
 const YIELD_INTERVAL_MS = 4;
@@ -45,8 +46,8 @@ export async function encodeDelta(source: Uint8Array, target: Uint8Array): Promi
   });
 
   try {
-    const parts = await indexSource(source);
-    for (const section of layOutSections(source, target, planMatches(source, target, parts))) {
+    const index = indexSource(source);
+    for (const section of layOutSections(source, target, planMatches(source, target, index))) {
       if (section !== undefined) compressor.write(section);
       // The compressor takes its next input only from a callback on this thread, so the scan lets the event
       // loop run every few milliseconds. Once per section was too rare: brotli finished a section while the scan

@@ -1,24 +1,89 @@
 /**
- * Suffix array construction by induced sorting (SA-IS: Nong, Zhang and Chan, "Two Efficient Algorithms for
- * Linear Time Suffix Array Construction", IEEE Transactions on Computers, 2011). Linear time. Besides the
- * 4-byte result per position it needs one type bit per position on each level, and the deeper levels keep
- * their reduced strings and, where it fits, their buckets in unused parts of the result.
+ * Suffix sorting for the delta encoder's source index. The suffixes are those that start at every `stride`th
+ * byte, and they compare as sequences of 2-byte keys. Each key is the byte at an even distance from the suffix's
+ * start plus 256 times the byte after it, so the second byte of each pair decides first. Their order comes from
+ * induced sorting (SA-IS: Nong, Zhang and Chan, "Two Efficient Algorithms for Linear Time Suffix Array
+ * Construction", IEEE Transactions on Computers, 2011) over a text whose symbols are the ranks of the stride-byte
+ * words. Linear time after a radix sort of the words. Besides the 4-byte result per indexed position, it needs the
+ * rank text (4 bytes per position), one type bit per position on each level and one bucket per distinct word. The
+ * deeper levels keep their reduced strings and, where it fits, their buckets in unused parts of the result.
  */
 
-type Text = Uint8Array | Int32Array;
+/**
+ * Sorts the suffixes of `bytes` that start at multiples of `stride` (an even number) by their 2-byte keys and
+ * returns their word numbers w (the suffix starts at byte w * stride) in that order. The suffixes end at the last
+ * whole word: a tail shorter than `stride` is left out.
+ */
+export function buildSparseSuffixArray(bytes: Uint8Array, stride: number): Int32Array {
+  const wordCount = Math.floor(bytes.length / stride);
+  const order = new Int32Array(wordCount);
+  // The ranks are garbage once the suffixes are sorted. Resizing their buffer to 0 frees it at once: left to the
+  // garbage collector, it was still there at the encoder's peak in 7 of 10 creates of the esbuild executable's
+  // delta, which then peaked 5.5 MiB higher.
+  const ranksBuffer = new ArrayBuffer(wordCount * Int32Array.BYTES_PER_ELEMENT, {
+    maxByteLength: wordCount * Int32Array.BYTES_PER_ELEMENT,
+  });
+  const ranks = new Int32Array(ranksBuffer, 0, wordCount);
+  const rankCount = rankWords(bytes, stride, order, ranks);
+  // The ranks number the words in key order, so sorting the suffixes of the rank text sorts the byte suffixes
+  // at word starts. The sorted word order is not needed again: its array takes the result.
+  sortSuffixes(ranks, order, wordCount, rankCount);
+  ranksBuffer.resize(0);
+  return order;
+}
 
-/** Builds the suffix array of `text`: the start positions of its suffixes in lexicographic order. */
-export function buildSuffixArray(text: Uint8Array): Int32Array {
-  const suffixes = new Int32Array(text.length);
-  sortSuffixes(text, suffixes, text.length, 256);
-  return suffixes;
+/**
+ * Sorts the word numbers by their words' keys into `order`, then gives each word its rank among the distinct
+ * words in `ranks` (0 for the smallest), and returns the number of distinct words. `ranks` serves as scratch
+ * space for the sort first.
+ */
+function rankWords(bytes: Uint8Array, stride: number, order: Int32Array, ranks: Int32Array): number {
+  const wordCount = order.length;
+  // Least significant key first radix sort, one stable pass per 2-byte key, back and forth between the arrays.
+  let from = order;
+  let to = ranks;
+  for (let w = 0; w < wordCount; w++) from[w] = w;
+  const counts = new Int32Array((1 << 16) + 1);
+  for (let key = stride - 2; key >= 0; key -= 2) {
+    counts.fill(0);
+    for (let w = 0; w < wordCount; w++) {
+      const at = w * stride + key;
+      counts[(bytes[at] | (bytes[at + 1] << 8)) + 1]++;
+    }
+    for (let value = 1; value < counts.length; value++) counts[value] += counts[value - 1];
+    for (let i = 0; i < wordCount; i++) {
+      const w = from[i];
+      const at = w * stride + key;
+      to[counts[bytes[at] | (bytes[at + 1] << 8)]++] = w;
+    }
+    [from, to] = [to, from];
+  }
+  if (from !== order) order.set(from);
+
+  // Equal words are neighbours in sorted order and share a rank.
+  let rank = -1;
+  let previous = -1;
+  for (let i = 0; i < wordCount; i++) {
+    const w = order[i];
+    if (previous < 0 || !sameWord(bytes, previous * stride, w * stride, stride)) rank++;
+    ranks[w] = rank;
+    previous = w;
+  }
+  return rank + 1;
+}
+
+function sameWord(bytes: Uint8Array, first: number, second: number, stride: number): boolean {
+  for (let i = 0; i < stride; i++) {
+    if (bytes[first + i] !== bytes[second + i]) return false;
+  }
+  return true;
 }
 
 /**
  * Sorts the suffixes of `text[0, n)` over an alphabet of `alphabetSize` symbols into `sa[0, n)`. The end of
  * the text is a virtual sentinel smaller than every symbol, so no symbol value has to be reserved for it.
  */
-function sortSuffixes(text: Text, sa: Int32Array, n: number, alphabetSize: number, spare?: Int32Array): void {
+function sortSuffixes(text: Int32Array, sa: Int32Array, n: number, alphabetSize: number, spare?: Int32Array): void {
   if (n === 0) return;
   if (n === 1) {
     sa[0] = 0;
@@ -119,12 +184,12 @@ function isLms(types: Uint8Array, position: number): boolean {
   return position > 0 && isS(types, position) && !isS(types, position - 1);
 }
 
-function countSymbols(text: Text, n: number, buckets: Int32Array): void {
+function countSymbols(text: Int32Array, n: number, buckets: Int32Array): void {
   buckets.fill(0);
   for (let i = 0; i < n; i++) buckets[text[i]]++;
 }
 
-function fillBucketStarts(text: Text, n: number, buckets: Int32Array): void {
+function fillBucketStarts(text: Int32Array, n: number, buckets: Int32Array): void {
   countSymbols(text, n, buckets);
   let sum = 0;
   for (let c = 0; c < buckets.length; c++) {
@@ -134,7 +199,7 @@ function fillBucketStarts(text: Text, n: number, buckets: Int32Array): void {
   }
 }
 
-function fillBucketEnds(text: Text, n: number, buckets: Int32Array): void {
+function fillBucketEnds(text: Int32Array, n: number, buckets: Int32Array): void {
   countSymbols(text, n, buckets);
   let sum = 0;
   for (let c = 0; c < buckets.length; c++) {
@@ -148,7 +213,7 @@ function fillBucketEnds(text: Text, n: number, buckets: Int32Array): void {
  * placed. The type of each induced suffix j = p - 1 follows from the symbols at j and p and the type of p, so
  * neither pass reads the type bits, which would cost a cache miss per suffix.
  */
-function induceSort(text: Text, sa: Int32Array, n: number, buckets: Int32Array): void {
+function induceSort(text: Int32Array, sa: Int32Array, n: number, buckets: Int32Array): void {
   // Left to right, p is an LMS suffix or an L-type one. Before an LMS suffix there is always an L-type one
   // with a larger symbol, and before an L-type one, j is L-type unless its symbol is smaller.
   fillBucketStarts(text, n, buckets);
