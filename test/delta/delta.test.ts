@@ -257,6 +257,18 @@ describe('delta codec', function () {
         await folder.remove();
       }
     });
+
+    it('small pairs cut at every length', async function () {
+      // Short images end inside an 8-byte index word, and targets end inside the encoder's look-ahead.
+      const random = new Random(23);
+      const base = random.bytes(4000);
+      const edited = editedCopy(base, random);
+      for (let length = 0; length <= 40; length++) {
+        await roundTrip(base.subarray(0, length), edited.subarray(0, 3000));
+        await roundTrip(base, edited.subarray(1, 1 + length));
+        await roundTrip(base.subarray(3, 3 + length), base.subarray(5, 5 + length));
+      }
+    });
   });
 
   describe('bad bodies', function () {
