@@ -1,27 +1,37 @@
 import yargs, { type CommandModule } from 'yargs';
 
 import { UpgradeError } from '../errors/index.js';
-import { agentCommands } from './agent.js';
-import { demoCommands } from './demo.js';
-import { flashCommand } from './flash.js';
-import { managerCommands } from './manager.js';
-import { serveCommand } from './serve.js';
-import { deviceCommands } from './upgrade.js';
-import { vendorCommands } from './vendor.js';
 
-// Each role's commands live in their own module; add a new module's commands here.
-// NOTE: every command's implementation is imported at start, net-snmp included, so any command takes about
-// 0.2 s to start on a 2-core machine against 0.07 s for Node alone. Importing a command's module in its handler
-// would cut that.
-const COMMANDS: CommandModule[] = [
-  ...vendorCommands,
-  flashCommand,
-  ...deviceCommands,
-  ...agentCommands,
-  serveCommand as unknown as CommandModule,
-  ...managerCommands,
-  ...demoCommands,
-];
+/** Loads the vendor's commands, `keygen` and `patch`. */
+const loadVendorCommands = async (): Promise<CommandModule[]> => (await import('./vendor.js')).vendorCommands;
+
+/**
+ * Loaders of each role's commands by top-level command name. Add a new module's commands here. A command's module,
+ * and everything it imports (net-snmp for the agent and the manager), loads only when that command runs.
+ */
+const COMMAND_LOADERS: Readonly<Record<string, () => Promise<CommandModule[]>>> = {
+  keygen: loadVendorCommands,
+  patch: loadVendorCommands,
+  flash: async () => [(await import('./flash.js')).flashCommand],
+  upgrade: async () => (await import('./upgrade.js')).deviceCommands,
+  agent: async () => (await import('./agent.js')).agentCommands,
+  serve: async () => [(await import('./serve.js')).serveCommand as unknown as CommandModule],
+  manager: async () => (await import('./manager.js')).managerCommands,
+  demo: async () => (await import('./demo.js')).demoCommands,
+};
+
+/**
+ * Returns the commands the arguments can run: those of the module that defines the first argument, or every
+ * command when the first argument names none (top-level help, a misspelt command, an option first).
+ */
+async function loadCommands(args: readonly string[]): Promise<CommandModule[]> {
+  const name = args[0];
+  if (name !== undefined && Object.hasOwn(COMMAND_LOADERS, name)) return COMMAND_LOADERS[name]();
+
+  const commands: CommandModule[] = [];
+  for (const load of new Set(Object.values(COMMAND_LOADERS))) commands.push(...(await load()));
+  return commands;
+}
 
 /** Exit status for a failure this product reports with a cause code; 2 is kept for usage errors. */
 export const EXIT_FAILURE = 1;
@@ -34,7 +44,7 @@ export const EXIT_USAGE = 2;
 export async function runCli(args: string[]): Promise<number> {
   const parser = yargs(args)
     .scriptName('snmp-upgrade')
-    .command(COMMANDS)
+    .command(await loadCommands(args))
     .demandCommand(1, 'a command is required; see --help')
     .strict()
     .help()

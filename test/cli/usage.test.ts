@@ -37,4 +37,19 @@ describe('command line usage', function () {
       expect(result.stdout).to.match(new RegExp(`snmp-upgrade ${command}`));
     }
   });
+
+  it('lists only patch subcommands in patch help', async () => {
+    const result = await runProgram(['patch', '--help']);
+    expect(result.status).to.equal(0);
+    for (const command of ['create', 'sign', 'inspect', 'verify']) {
+      expect(result.stdout).to.match(new RegExp(`snmp-upgrade patch ${command}`));
+    }
+    expect(result.stdout).not.to.match(/snmp-upgrade agent/);
+  });
+
+  it('rejects a misspelt command', async () => {
+    const result = await runProgram(['pacth', 'create']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: Unknown arguments: pacth, create\n');
+  });
 });
