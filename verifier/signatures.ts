@@ -99,14 +99,15 @@ function checkSignature(signature: Uint8Array, message: Buffer, publicKey: Uint8
 }
 
 function signatureFailure(patch: ParsedPatch, threshold: number, accepted: Set<string>, rejections: Rejection[]): Error {
-  const details = rejections.map((rejection) => rejection.detail).join('; ');
+  // With no rejected signature there is nothing to list: every signature was valid, just too few.
+  const details = rejections.length > 0 ? ` (${rejections.map((rejection) => rejection.detail).join('; ')})` : '';
   const summary = `expected valid signatures by ${threshold} trusted key(s), got ${accepted.size}`;
   const invalid = rejections.find((rejection) => rejection.kind === 'invalid');
-  if (invalid) return new BadSignatureError(`bad signature: ${summary} (${details})`);
-  if (accepted.size > 0) return new ThresholdNotMetError(`signature threshold not met: ${summary} (${details})`);
+  if (invalid) return new BadSignatureError(`bad signature: ${summary}${details}`);
+  if (accepted.size > 0) return new ThresholdNotMetError(`signature threshold not met: ${summary}${details}`);
   if (rejections.some((rejection) => rejection.kind === 'revoked')) {
-    return new RevokedKeyError(`patch signed only by revoked or untrusted keys: ${summary} (${details})`);
+    return new RevokedKeyError(`patch signed only by revoked or untrusted keys: ${summary}${details}`);
   }
   if (patch.signatures.length === 0) return new UntrustedKeyError(`patch is not signed: ${summary}`);
-  return new UntrustedKeyError(`patch not signed by a trusted key: ${summary} (${details})`);
+  return new UntrustedKeyError(`patch not signed by a trusted key: ${summary}${details}`);
 }
