@@ -1,5 +1,5 @@
 /** Vendor commands: keygen and patch create, sign, inspect, verify. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { CommandModule } from 'yargs';
@@ -40,6 +40,7 @@ interface CreateArgs {
   key: string[];
   out: string;
   codec?: string;
+  force: boolean;
 }
 
 const create: CommandModule<object, CreateArgs> = {
@@ -55,11 +56,18 @@ const create: CommandModule<object, CreateArgs> = {
       .option('counter', { type: 'string', demandOption: true, describe: 'security counter, 0 to 2^64-1; devices refuse a lower one' })
       .option('key', { type: 'string', array: true, demandOption: true, describe: 'secret key file to sign with (repeatable)' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder to write the patch into' })
-      .option('codec', { type: 'string', describe: `body codec: ${codecNames().join(', ')} (default: delta when available)` }),
+      .option('codec', { type: 'string', describe: `body codec: ${codecNames().join(', ')} (default: delta)` })
+      .option('force', { type: 'boolean', default: false, describe: 'replace a patch file of the same name in the folder' }),
   handler: async (args) => {
-    const codecName = args.codec ?? (codecByName('delta') ? 'delta' : 'full');
+    const codecName = args.codec ?? 'delta';
     const codec = codecByName(codecName);
     if (!codec) throw new InvalidArgumentError(`unknown codec ${JSON.stringify(codecName)}: expected one of ${codecNames().join(', ')}`);
+
+    // A patch already in the folder may carry other vendors' signatures, so it is replaced only on request.
+    const path = join(args.out, patchFileName(args.platform, args.from));
+    if (!args.force && (await exists(path))) {
+      throw new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
+    }
 
     const keys = await Promise.all(args.key.map((path) => readSecretKeyFile(path)));
     const [source, target] = await Promise.all([readInput(args.old, 'source image'), readInput(args.new, 'target image')]);
@@ -75,7 +83,6 @@ const create: CommandModule<object, CreateArgs> = {
     });
 
     await mkdir(args.out, { recursive: true });
-    const path = join(args.out, patch.fileName);
     const temporary = `${path}.creating-${process.pid}`;
     await writeFile(temporary, patch.bytes);
     await rename(temporary, path);
@@ -182,6 +189,15 @@ function parseCounter(text: string): bigint {
     throw new InvalidArgumentError(`invalid --counter ${JSON.stringify(text)}: expected a whole number from 0 to 2^64-1`);
   }
   return BigInt(text);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readInput(path: string, what: string): Promise<Buffer> {

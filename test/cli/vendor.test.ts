@@ -43,6 +43,30 @@ describe('vendor commands', function () {
     expect(patchPath).to.equal(join(dir.path, 'patches', 'iwlwifi-cc-a0_67.patch'));
   });
 
+  it('create refuses to replace a patch', async () => {
+    const original = await readFile(patchPath);
+    const again = await runProgram([
+      'patch', 'create', '--old', OLD, '--new', NEW, '--platform', 'iwlwifi-cc-a0', '--from', '67', '--to', '68',
+      '--counter', '69', '--key', join(dir.path, 'second.key'), '--out', join(dir.path, 'patches'),
+    ]);
+    expect(again.status).to.equal(1);
+    expect(again.stderr).to.match(/iwlwifi-cc-a0_67\.patch already exists: expected a folder without it, or --force to replace it \(cause: invalidArgument\)/);
+    expect((await readFile(patchPath)).equals(original), 'patch unchanged').to.equal(true);
+  });
+
+  it('create --force replaces a patch', async () => {
+    const folder = join(dir.path, 'replaced');
+    const args = [
+      'patch', 'create', '--old', OLD, '--new', NEW, '--platform', 'iwlwifi-cc-a0', '--from', '67', '--to', '68',
+      '--key', join(dir.path, 'vendor.key'), '--out', folder,
+    ];
+    expect((await runProgram([...args, '--counter', '1'])).status).to.equal(0);
+    const replaced = await runProgram([...args, '--counter', '2', '--force']);
+    expect(replaced.status, replaced.stderr).to.equal(0);
+    const inspected = await runProgram(['patch', 'inspect', replaced.stdout.trim(), '--json']);
+    expect(JSON.parse(inspected.stdout).securityCounter).to.equal('2');
+  });
+
   it('inspect shows the header and the signer', async () => {
     const inspected = await runProgram(['patch', 'inspect', patchPath, '--json']);
     expect(inspected.status, inspected.stderr).to.equal(0);
