@@ -69,7 +69,7 @@ const create: CommandModule<object, CreateArgs> = {
       throw new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
     }
 
-    const keys = await Promise.all(args.key.map((path) => readSecretKeyFile(path)));
+    const keys = await Promise.all(args.key.map((keyPath) => readSecretKeyFile(keyPath)));
     const [source, target] = await Promise.all([readInput(args.old, 'source image'), readInput(args.new, 'target image')]);
     const patch = await createPatch({
       source,
