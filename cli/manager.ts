@@ -192,9 +192,12 @@ const trapsCommand: CommandModule<object, TrapsArgs> = {
 };
 
 const managerCommand: CommandModule = {
-  command: 'manager <command>',
+  command: 'manager',
   describe: 'Management station: bulk upgrades over SNMP, fleet status and notification monitoring',
-  builder: (yargs) => yargs.command([upgradeCommand, statusCommand, trapsCommand] as unknown as CommandModule[]).demandCommand(1),
+  builder: (yargs) =>
+    yargs
+      .command([upgradeCommand, statusCommand, trapsCommand] as unknown as CommandModule[])
+      .demandCommand(1, 'a manager command is required: upgrade, status or traps'),
   handler: () => undefined,
 };
 

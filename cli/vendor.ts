@@ -158,10 +158,11 @@ const verify: CommandModule<object, VerifyArgs> = {
 };
 
 const patch: CommandModule = {
-  command: 'patch <command>',
+  command: 'patch',
   describe: 'Create, sign, inspect and verify patch files (vendor)',
-  builder: (yargs) => yargs.command([create, sign, inspect, verify] as CommandModule[]).demandCommand(1),
-  handler: () => {},
+  builder: (yargs) =>
+    yargs.command([create, sign, inspect, verify] as CommandModule[]).demandCommand(1, 'a patch command is required: create, sign, inspect or verify'),
+  handler: () => undefined,
 };
 
 export const vendorCommands: CommandModule[] = [keygen as CommandModule, patch];

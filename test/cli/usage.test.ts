@@ -47,6 +47,18 @@ describe('command line usage', function () {
     expect(result.stdout).not.to.match(/snmp-upgrade agent/);
   });
 
+  it('rejects a misspelt patch subcommand', async () => {
+    const result = await runProgram(['patch', 'creat']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: Unknown argument: creat\n');
+  });
+
+  it('asks for a patch subcommand', async () => {
+    const result = await runProgram(['patch']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: a patch command is required: create, sign, inspect or verify\n');
+  });
+
   it('rejects a misspelt command', async () => {
     const result = await runProgram(['pacth', 'create']);
     expect(result.status).to.equal(2);
