@@ -45,6 +45,7 @@ export async function runCli(args: string[]): Promise<number> {
   const parser = yargs(args)
     .scriptName('snmp-upgrade')
     .command(await loadCommands(args))
+    // NOTE: yargs checks for a command before unknown options, so `--versoin` alone gets this message.
     .demandCommand(1, 'a command is required; see --help')
     .strict()
     .help()

@@ -64,6 +64,7 @@ const create: CommandModule<object, CreateArgs> = {
     if (!codec) throw new InvalidArgumentError(`unknown codec ${JSON.stringify(codecName)}: expected one of ${codecNames().join(', ')}`);
 
     // A patch already in the folder may carry other vendors' signatures, so it is replaced only on request.
+    // NOTE: the check comes before the encode, so a second create that finishes in between is still replaced.
     const path = join(args.out, patchFileName(args.platform, args.from));
     if (!args.force && (await exists(path))) {
       throw new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
