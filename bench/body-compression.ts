@@ -5,20 +5,15 @@
  *
  *   npm run bench:body
  *
- * It reads the pairs that `npm run bench:delta` unpacked into bench/data. Times are wall seconds of one run.
+ * It fetches the pairs as `npm run bench:delta` does, unless they are in bench/data already. Times are wall
+ * seconds of one run.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 
 import { codecByName } from '../delta/index.js';
-
-const DATA_DIR = resolve(fileURLToPath(import.meta.url), '../../../bench/data');
-const ESBUILD = ['_esbuild_linux-x64_0.28.1', '_esbuild_linux-x64_0.28.2'].map((folder) => join(DATA_DIR, folder, 'package/bin/esbuild'));
-const TURBO = ['turbo-linux-64_2.8.16', 'turbo-linux-64_2.8.17'].map((folder) => join(DATA_DIR, folder, 'turbo-linux-x64/bin/turbo'));
+import { packedPairs, type Pair } from './packed-pairs.js';
 
 interface Result {
   name: string;
@@ -27,11 +22,8 @@ interface Result {
 }
 
 /** Returns the uncompressed delta body that the engine writes for the pair. */
-async function rawBody([oldPath, newPath]: string[]): Promise<Buffer> {
-  for (const path of [oldPath, newPath]) {
-    if (!existsSync(path)) throw new Error(`${path} not found: run npm run bench:delta first, which fetches the pairs`);
-  }
-  const [source, target] = await Promise.all([readFile(oldPath), readFile(newPath)]);
+async function rawBody(pair: Pair): Promise<Buffer> {
+  const [source, target] = await Promise.all([readFile(pair.oldPath), readFile(pair.newPath)]);
   return brotliDecompressSync(await codecByName('delta')!.encode(source, target));
 }
 
@@ -44,7 +36,7 @@ function brotli(body: Buffer, quality: number, windowBits: number, blockBits?: n
   return { name: `brotli quality ${quality}, window 2^${windowBits}, ${blocks}`, bytes, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Runs a compressor that reads standard input and writes standard output; returns its output size. */
+/** Runs a compressor that reads standard input and writes standard output, and returns its output size. */
 function tool(name: string, command: string, args: string[], body: Buffer): Promise<Result> {
   return new Promise((resolveRun, reject) => {
     const started = performance.now();
@@ -56,7 +48,7 @@ function tool(name: string, command: string, args: string[], body: Buffer): Prom
   });
 }
 
-/** Reads an unsigned LEB128 varint at `at`; returns the value and the offset after it. */
+/** Reads an unsigned LEB128 varint at `at`, and returns the value and the offset after it. */
 function varint(bytes: Buffer, at: number): [number, number] {
   let value = 0;
   let scale = 1;
@@ -92,7 +84,7 @@ function splitBody(body: Buffer): { controls: Buffer; differences: Buffer; liter
     literals.push(body.subarray(at + controlsLength + differencesLength, at + controlsLength + differencesLength + literalsLength));
     at += controlsLength + differencesLength + literalsLength;
 
-    // Each entry is seek, copy length, literal length; each copy's tokens are (run, byte) pairs and a final run.
+    // Each entry is seek, copy length and literal length. Each copy's tokens are (run, byte) pairs and a final run.
     let token = 0;
     for (let entry = 0; entry < sectionControls.length; ) {
       let copy: number;
@@ -125,7 +117,8 @@ function print(title: string, results: Result[]): void {
 }
 
 async function main(): Promise<void> {
-  const body = await rawBody(ESBUILD);
+  const [esbuild, turboPair] = await packedPairs();
+  const body = await rawBody(esbuild);
   console.log(`esbuild: uncompressed body ${body.length.toLocaleString('en-US')} bytes`);
   print('Same uncompressed body (esbuild)', [
     brotli(body, 11, 20, 16),
@@ -155,7 +148,7 @@ async function main(): Promise<void> {
     { name: 'controls, differences and literals apart', bytes: separate.reduce((sum, part) => sum + part.bytes, 0), seconds: separate.reduce((sum, part) => sum + part.seconds, 0) },
   ]);
 
-  const turbo = await rawBody(TURBO);
+  const turbo = await rawBody(turboPair);
   console.log(`\nturbo: uncompressed body ${turbo.length.toLocaleString('en-US')} bytes`);
   print(
     'Windows, brotli quality 11',

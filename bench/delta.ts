@@ -8,28 +8,22 @@
  * and the maximum resident set size; each run is repeated REPEATS times and the fastest kept. Each applied
  * image is checked against the target's SHA-256.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { packedPairs, run, type Pair } from './packed-pairs.js';
+
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-const DATA_DIR = join(REPO_ROOT, 'bench/data');
 const FIRMWARE_DIR = resolve(REPO_ROOT, '../shared/firmware');
 const TOOL = join(REPO_ROOT, 'dist/bench/delta-tool.js');
 const TIME = '/usr/bin/time';
 
 /** Runs per tool and pair; the table keeps the fastest, because the machine may be shared. */
 const REPEATS = 3;
-
-interface Pair {
-  name: string;
-  oldPath: string;
-  newPath: string;
-}
 
 interface Measure {
   seconds: number;
@@ -48,34 +42,6 @@ interface Row {
   applyInside?: number;
 }
 
-/** npm packages whose executables make the large pairs; each tarball is unpacked under bench/data. */
-const PACKED_PAIRS = [
-  { name: 'esbuild', old: '@esbuild/linux-x64@0.28.1', new: '@esbuild/linux-x64@0.28.2', file: 'package/bin/esbuild' },
-  { name: 'turbo', old: 'turbo-linux-64@2.8.16', new: 'turbo-linux-64@2.8.17', file: 'turbo-linux-x64/bin/turbo' },
-];
-
-function run(command: string, args: string[], cwd?: string): Promise<string> {
-  return new Promise((resolveRun, reject) => {
-    execFile(command, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${stderr || error.message}`));
-      else resolveRun(stdout);
-    });
-  });
-}
-
-/** Fetches and unpacks one npm package into bench/data unless it is there already; returns its folder. */
-async function unpack(spec: string): Promise<string> {
-  const folder = join(DATA_DIR, spec.replace(/[@/]/g, '_'));
-  if (existsSync(folder)) return folder;
-
-  await mkdir(DATA_DIR, { recursive: true });
-  const tarball = (await run('npm', ['pack', '--silent', spec], DATA_DIR)).trim().split('\n').pop()!;
-  await mkdir(folder, { recursive: true });
-  await run('tar', ['-xzf', join(DATA_DIR, tarball), '-C', folder]);
-  await rm(join(DATA_DIR, tarball));
-  return folder;
-}
-
 async function pairs(): Promise<Pair[]> {
   const result: Pair[] = [
     {
@@ -89,13 +55,7 @@ async function pairs(): Promise<Pair[]> {
       newPath: join(FIRMWARE_DIR, 'iwlwifi-cc-a0-68.ucode'),
     },
   ];
-  for (const packed of PACKED_PAIRS) {
-    result.push({
-      name: packed.name,
-      oldPath: join(await unpack(packed.old), packed.file),
-      newPath: join(await unpack(packed.new), packed.file),
-    });
-  }
+  result.push(...(await packedPairs()));
   return result;
 }
 
