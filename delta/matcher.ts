@@ -246,9 +246,10 @@ class IndexLookup {
     // locates at once. That saves about 16 binary search steps, each a cache miss in the suffix array and
     // another in the source.
     if (targetPosition + 2 <= this.target.length) {
-      const count = this.prefixCounts[pairKey(this.target, targetPosition)];
+      const key = pairKey(this.target, targetPosition);
+      const count = this.prefixCounts[key];
       if (count > 0) {
-        low = this.prefixStarts[pairKey(this.target, targetPosition)];
+        low = this.prefixStarts[key];
         high = low + count - 1;
       }
     }
