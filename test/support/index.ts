@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,23 @@ export const FIRMWARE_DIR = resolve(REPO_ROOT, '../shared/firmware');
 export async function makeTempDir(prefix = 'snmp-upgrade-test-'): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A temporary folder with a served `patches` folder containing `a.patch`, and a staging path beside it. */
+export interface PatchFolder {
+  path: string;
+  root: string;
+  staging: string;
+  remove: () => Promise<void>;
+}
+
+/** Creates a PatchFolder whose `patches/a.patch` contains `content`, for the transport tests. */
+export async function makePatchFolder(content: Uint8Array): Promise<PatchFolder> {
+  const dir = await makeTempDir();
+  const root = join(dir.path, 'patches');
+  await mkdir(root);
+  await writeFile(join(root, 'a.patch'), content);
+  return { ...dir, root, staging: join(dir.path, 'staging.bin') };
 }
 
 /** Picks a TCP port that is free on the loopback address at the time of the call. */

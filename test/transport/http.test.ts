@@ -21,7 +21,7 @@ import {
   TransferTruncatedError,
 } from '../../errors/index.js';
 import { defaultFetcher, startPatchServer, type FetchOptions, type PatchServer } from '../../transport/index.js';
-import { makeTempDir, requirePeer } from '../support/index.js';
+import { makePatchFolder, requirePeer, type PatchFolder } from '../support/index.js';
 import { expectRejection } from './helpers.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse, attempt: number) => void;
@@ -61,18 +61,15 @@ function rawGet(port: number, path: string, method = 'GET', headers: Record<stri
 
 describe('HTTP transport', function () {
   this.timeout(20_000);
-  let dir: { path: string; remove: () => Promise<void> };
+  let dir: PatchFolder;
   let root: string;
   let staging: string;
   const content = randomBytes(2 * 1024 * 1024 + 333);
   const options = (extra: Partial<FetchOptions> = {}): FetchOptions => ({ maxBytes: 10_000_000, timeoutMs: 10_000, ...extra });
 
   beforeEach(async () => {
-    dir = await makeTempDir();
-    root = join(dir.path, 'patches');
-    staging = join(dir.path, 'staging.bin');
-    await mkdir(root);
-    await writeFile(join(root, 'a.patch'), content);
+    dir = await makePatchFolder(content);
+    ({ root, staging } = dir);
   });
   afterEach(() => dir.remove());
 

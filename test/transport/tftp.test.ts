@@ -15,7 +15,7 @@ import {
   TransferTruncatedError,
 } from '../../errors/index.js';
 import { defaultFetcher, startPatchServer, type FetchOptions, type PatchServer } from '../../transport/index.js';
-import { freeUdpPort, makeTempDir } from '../support/index.js';
+import { freeUdpPort, makePatchFolder, type PatchFolder } from '../support/index.js';
 import { expectRejection, sha256File, writeRandomFile } from './helpers.js';
 import { RawTftpPeer, ack, data, decode, errorPacket, oack, rrq, wrq } from './tftp-peer.js';
 import { startRelay } from './udp-relay.js';
@@ -43,18 +43,15 @@ async function servePlain(session: RawTftpPeer, clientPort: number, payload: Buf
 
 describe('TFTP transport', function () {
   this.timeout(30_000);
-  let dir: { path: string; remove: () => Promise<void> };
+  let dir: PatchFolder;
   let root: string;
   let staging: string;
   const content = randomBytes(3 * 1024 * 1024 + 1001);
   const options = (extra: Partial<FetchOptions> = {}): FetchOptions => ({ maxBytes: 100_000_000, timeoutMs: 20_000, ...extra });
 
   beforeEach(async () => {
-    dir = await makeTempDir();
-    root = join(dir.path, 'patches');
-    staging = join(dir.path, 'staging.bin');
-    await mkdir(root);
-    await writeFile(join(root, 'a.patch'), content);
+    dir = await makePatchFolder(content);
+    ({ root, staging } = dir);
   });
   afterEach(() => dir.remove());
 
