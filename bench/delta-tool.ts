@@ -9,11 +9,15 @@
  * Each command prints one JSON line: the seconds spent in the codec itself, after Node has started.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 
 import { codecByName, openSourceFile } from '../delta/index.js';
 
 const codec = codecByName('delta');
+
+/** The device reads a patch body in pieces of this size: BODY_READ_SIZE in verifier/patch.ts. */
+const PATCH_READ_SIZE = 64 * 1024;
 
 async function create(oldPath: string, newPath: string, patchPath: string): Promise<object> {
   const [source, target] = await Promise.all([readFile(oldPath), readFile(newPath)]);
@@ -24,14 +28,17 @@ async function create(oldPath: string, newPath: string, patchPath: string): Prom
   return { seconds, bytes: body.length };
 }
 
-/** Applies as the device does: streams the patch, reads the source with openSourceFile, hashes while writing. */
+/**
+ * Applies as the device does: streams the patch in 64 KiB pieces, reads the source with openSourceFile, and
+ * hashes each decoded piece before writing it.
+ */
 async function apply(oldPath: string, patchPath: string, outPath: string, targetSize: number): Promise<object> {
   const started = performance.now();
   const source = await openSourceFile(oldPath);
   const output = await open(outPath, 'w');
   const digest = createHash('sha256');
   try {
-    for await (const piece of codec!.decode(readChunks(patchPath), source, targetSize)) {
+    for await (const piece of codec!.decode(createReadStream(patchPath, { highWaterMark: PATCH_READ_SIZE }), source, targetSize)) {
       digest.update(piece);
       await output.write(piece);
     }
@@ -41,21 +48,6 @@ async function apply(oldPath: string, patchPath: string, outPath: string, target
   }
   const seconds = (performance.now() - started) / 1000;
   return { seconds, sha256: digest.digest('hex') };
-}
-
-/** Reads a file in chunks through one reused buffer, as a device reads a patch body from flash. */
-async function* readChunks(path: string): AsyncIterable<Uint8Array> {
-  const file = await open(path, 'r');
-  const buffer = Buffer.allocUnsafe(1 << 16);
-  try {
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await file.close();
-  }
 }
 
 async function main(args: string[]): Promise<void> {

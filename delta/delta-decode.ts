@@ -18,7 +18,11 @@ const SPAN_LIMIT = 1 << 18;
 /** Copies whose source ranges lie at most this far apart are read together, gap included. */
 const SPAN_GAP = 1 << 15;
 
-/** Output size of the brotli decoder's chunks. */
+/**
+ * Output size of the brotli decoder's chunks. Each chunk is one job on libuv's thread pool. 128 KiB chunks made
+ * a fresh apply of the esbuild pair about 1.4 ms faster (median of 15 interleaved runs, 45.7 against 47.1 ms),
+ * but took 0.6 MiB more at the peak on the 34 MB pair, which leaves too little of the apply's 16 MiB budget.
+ */
 const INFLATE_CHUNK = 1 << 16;
 
 /** Decompressed bytes the brotli decoder may produce ahead of use, so it works while a section is rebuilt. */

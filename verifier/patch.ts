@@ -143,12 +143,22 @@ export function checkSource(header: PatchHeader, source: { size: number; sha256:
   }
 }
 
+/**
+ * Size of the pieces decodeBody reads the body in. The read stream reads one piece ahead of the codec, and each
+ * piece is a new buffer until the garbage collector frees it: 256 KiB pieces put the apply of a 34 MB image
+ * 17.5 MiB above Node's baseline, over the 16 MiB budget, and 64 KiB pieces 14.5 MiB. A fresh apply of the
+ * esbuild pair took 0.7 ms longer with them (median of 15 runs, 45.7 against 45.0 ms).
+ */
+const BODY_READ_SIZE = 64 * 1024;
+
 /** Streams the decoded target image out of a patch file's body. */
 export function decodeBody(path: string, patch: ParsedPatch, source: SourceReader | undefined): AsyncIterable<Buffer> {
   const codec = codecOf(patch.header);
   const { bodyOffset, header } = patch;
   const body: AsyncIterable<Uint8Array> =
-    header.bodySize === 0 ? emptyStream() : createReadStream(path, { start: bodyOffset, end: bodyOffset + header.bodySize - 1, highWaterMark: 256 * 1024 });
+    header.bodySize === 0
+      ? emptyStream()
+      : createReadStream(path, { start: bodyOffset, end: bodyOffset + header.bodySize - 1, highWaterMark: BODY_READ_SIZE });
   return codec.decode(body, codec.needsSource ? source : undefined, header.targetSize);
 }
 
