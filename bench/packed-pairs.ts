@@ -23,10 +23,13 @@ const PACKED_PAIRS = [
   { name: 'turbo', old: 'turbo-linux-64@2.8.16', new: 'turbo-linux-64@2.8.17', file: 'turbo-linux-x64/bin/turbo' },
 ];
 
-/** Runs a command and returns its standard output. A failure names the command and its standard error. */
-export function run(command: string, args: string[], cwd?: string): Promise<string> {
+/**
+ * Runs a command and returns its standard output. A failure names the command and its standard error. Without
+ * `env` the command gets this process's environment.
+ */
+export function run(command: string, args: string[], cwd?: string, env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolveRun, reject) => {
-    execFile(command, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(command, args, { cwd, env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${stderr || error.message}`));
       else resolveRun(stdout);
     });
