@@ -1,5 +1,5 @@
 /** Vendor commands: keygen and patch create, sign, inspect, verify. */
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, constants, copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { CommandModule } from 'yargs';
@@ -63,12 +63,10 @@ const create: CommandModule<object, CreateArgs> = {
     const codec = codecByName(codecName);
     if (!codec) throw new InvalidArgumentError(`unknown codec ${JSON.stringify(codecName)}: expected one of ${codecNames().join(', ')}`);
 
-    // A patch already in the folder may carry other vendors' signatures, so it is replaced only on request.
-    // NOTE: the check comes before the encode, so a second create that finishes in between is still replaced.
+    // A patch already in the folder may carry other vendors' signatures, so it is replaced only on request. This
+    // early check saves the encode; publishNew checks again as the file goes in.
     const path = join(args.out, patchFileName(args.platform, args.from));
-    if (!args.force && (await exists(path))) {
-      throw new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
-    }
+    if (!args.force && (await exists(path))) throw patchExists(path);
 
     const keys = await Promise.all(args.key.map((keyPath) => readSecretKeyFile(keyPath)));
     const [source, target] = await Promise.all([readInput(args.old, 'source image'), readInput(args.new, 'target image')]);
@@ -85,8 +83,12 @@ const create: CommandModule<object, CreateArgs> = {
 
     await mkdir(args.out, { recursive: true });
     const temporary = `${path}.creating-${process.pid}`;
-    await writeFile(temporary, patch.bytes);
-    await rename(temporary, path);
+    try {
+      await writeFile(temporary, patch.bytes);
+      await (args.force ? rename(temporary, path) : publishNew(temporary, path));
+    } finally {
+      await rm(temporary, { force: true });
+    }
     process.stdout.write(`${path}\n`);
   },
 };
@@ -191,6 +193,31 @@ function parseCounter(text: string): bigint {
     throw new InvalidArgumentError(`invalid --counter ${JSON.stringify(text)}: expected a whole number from 0 to 2^64-1`);
   }
   return BigInt(text);
+}
+
+function patchExists(path: string): InvalidArgumentError {
+  return new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
+}
+
+/**
+ * Gives the finished patch its name unless a file already has it, which then stays as it is: a second create
+ * that finished while this one encoded is not replaced. A hard link does that check and the naming in one step.
+ * On a file system without hard links, an exclusive copy does the same check, though a crash during the copy
+ * can leave part of a patch behind, which devices reject by its digests.
+ */
+async function publishNew(temporary: string, path: string): Promise<void> {
+  try {
+    await link(temporary, path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw patchExists(path);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
+    try {
+      await copyFile(temporary, path, constants.COPYFILE_EXCL);
+    } catch (copyError) {
+      throw (copyError as NodeJS.ErrnoException).code === 'EEXIST' ? patchExists(path) : copyError;
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { FIRMWARE_DIR, makeTempDir, runProgram } from '../support/index.js';
@@ -52,6 +52,22 @@ describe('vendor commands', function () {
     expect(again.status).to.equal(1);
     expect(again.stderr).to.match(/iwlwifi-cc-a0_67\.patch already exists: expected a folder without it, or --force to replace it \(cause: invalidArgument\)/);
     expect((await readFile(patchPath)).equals(original), 'patch unchanged').to.equal(true);
+  });
+
+  it('create keeps a patch that appears meanwhile', async () => {
+    // A dangling link passes the check before the encode, as a patch written by a second create meanwhile would.
+    const folder = join(dir.path, 'taken');
+    await mkdir(folder);
+    const existing = join(folder, 'iwlwifi-cc-a0_67.patch');
+    await symlink('patch-of-another-create', existing);
+    const result = await runProgram([
+      'patch', 'create', '--old', OLD, '--new', NEW, '--platform', 'iwlwifi-cc-a0', '--from', '67', '--to', '68',
+      '--counter', '70', '--key', join(dir.path, 'vendor.key'), '--out', folder,
+    ]);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/iwlwifi-cc-a0_67\.patch already exists: expected a folder without it, or --force to replace it \(cause: invalidArgument\)/);
+    expect(await readlink(existing)).to.equal('patch-of-another-create');
+    expect(await readdir(folder), 'no temporary file left').to.deep.equal(['iwlwifi-cc-a0_67.patch']);
   });
 
   it('create --force replaces a patch', async () => {
