@@ -42,10 +42,15 @@ export const EXIT_USAGE = 2;
  * cause code are printed as one line, `snmp-upgrade: <message> (cause: <code>)`, on standard error.
  */
 export async function runCli(args: string[]): Promise<number> {
+  const unknown = unknownOptionWithoutCommand(args);
+  if (unknown !== undefined) {
+    process.stderr.write(`snmp-upgrade: Unknown argument: ${unknown}\n`);
+    return EXIT_USAGE;
+  }
+
   const parser = yargs(args)
     .scriptName('snmp-upgrade')
     .command(await loadCommands(args))
-    // NOTE: yargs checks for a command before unknown options, so `--versoin` alone gets this message.
     .demandCommand(1, 'a command is required; see --help')
     .strict()
     .help()
@@ -70,6 +75,19 @@ export async function runCli(args: string[]): Promise<number> {
     throw error;
   }
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}
+
+/** Options the program takes without a command. */
+const TOP_LEVEL_OPTIONS = new Set(['-h', '--help', '--version']);
+
+/**
+ * Returns the name of an unknown option in arguments that hold no command (`--versoin`), or undefined. yargs
+ * looks for a command before it checks options, so it would only say that a command is required.
+ */
+function unknownOptionWithoutCommand(args: readonly string[]): string | undefined {
+  if (args.some((arg) => !arg.startsWith('-'))) return undefined;
+  const unknown = args.find((arg) => !TOP_LEVEL_OPTIONS.has(arg.split('=')[0]));
+  return unknown?.replace(/^-+/, '').split('=')[0];
 }
 
 /** A command line yargs rejected: an unknown option, a missing one or a bad value. */

@@ -30,6 +30,12 @@ describe('command line usage', function () {
     expect(result.stderr).to.match(/a command is required/);
   });
 
+  it('names an unknown option given without a command', async () => {
+    const result = await runProgram(['--versoin']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: Unknown argument: versoin\n');
+  });
+
   it('lists every role in its help', async () => {
     const result = await runProgram(['--help']);
     expect(result.status).to.equal(0);
