@@ -4,9 +4,9 @@
  *
  *   npm run bench:delta
  *
- * Every tool runs as a child process under GNU time (`/usr/bin/time -f %M`), which reports the maximum resident
- * set size; the wall time is taken around the child, to the millisecond. Each run is repeated REPEATS times
- * and the fastest kept. Each applied image is checked against the target's SHA-256.
+ * Every tool runs as a child process under GNU time (`/usr/bin/time -f %M`) for its peak resident set size. The
+ * wall time is taken around the child, to the millisecond. Each run is repeated REPEATS times and the fastest
+ * kept. Each applied image is checked against the target's SHA-256.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -122,12 +122,18 @@ async function benchmarkPair(pair: Pair, scratch: string, repeats: number): Prom
   for (const tool of TOOLS) {
     const patch = join(scratch, 'patch');
     const out = join(scratch, 'out');
+    // Each apply writes a new file, as the device writes a new staging file, so no run pays for truncating
+    // the previous run's output.
+    const applyOnce = async (): Promise<Measure> => {
+      await rm(out, { force: true });
+      return measure(...tool.apply(pair, patch, out, newBytes), scratch);
+    };
     let create = await measure(...tool.create(pair, patch), scratch);
-    let apply = await measure(...tool.apply(pair, patch, out, newBytes), scratch);
+    let apply = await applyOnce();
     if ((await sha256(out)) !== expected) throw new Error(`${tool.name} rebuilt a wrong image for ${pair.name}`);
     for (let run = 1; run < repeats; run++) {
       create = best(create, await measure(...tool.create(pair, patch), scratch));
-      apply = best(apply, await measure(...tool.apply(pair, patch, out, newBytes), scratch));
+      apply = best(apply, await applyOnce());
     }
 
     const row: Row = { pair: pair.name, tool: tool.name, patchBytes: (await stat(patch)).size, newBytes, create, apply };
