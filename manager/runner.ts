@@ -373,7 +373,7 @@ async function follow(
   context: DeviceContext,
   setState: (state: DeviceState, percent?: number) => void,
 ): Promise<DeviceStatus> {
-  const { timing, emit, action, wakers } = context;
+  const { timing, emit, wakers } = context;
   let phase: UpgradePhase | 'unknown' = 'fetching';
   let phaseSince = performance.now();
   let misses = 0;
@@ -401,7 +401,7 @@ async function follow(
       phaseSince = performance.now();
     }
     setState(phase, status.percent);
-    if (isFinished(status.phase, action)) return status;
+    if (isFinished(status.phase)) return status;
 
     const deadline = timing.phaseDeadlinesMs[phase as ActivePhase];
     if (deadline !== undefined && performance.now() - phaseSince > deadline) {
@@ -411,10 +411,13 @@ async function follow(
   }
 }
 
-/** Returns true when the operation has ended: an upgrade in installedPendingReload or failed, a check back in idle or failed. */
-function isFinished(phase: UpgradePhase | 'unknown', action: 'upgrade' | 'check'): boolean {
-  if (phase === 'failed' || phase === 'idle' || phase === 'unknown') return true;
-  return action === 'upgrade' && phase === 'installedPendingReload';
+/**
+ * Returns true when the operation has ended. The agent enters fetching as it accepts the SET, so any later phase
+ * outside ACTIVE_PHASES is an end. A check normally returns to idle, but one that finds the boot image already
+ * at the target ends in installedPendingReload, as an upgrade does.
+ */
+function isFinished(phase: UpgradePhase | 'unknown'): boolean {
+  return !ACTIVE_PHASES.includes(phase as UpgradePhase);
 }
 
 async function abortQuietly(client: DeviceClient): Promise<void> {

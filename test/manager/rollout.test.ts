@@ -152,6 +152,15 @@ describe('manager rollout', function () {
     expect((await fleet!.agents[0]!.device.inventory()).bootVersion).to.equal(FROM_VERSION);
   });
 
+  it('skips a dry run of an upgraded device', async () => {
+    // The device's boot image is then the target, so its check ends in installedPendingReload, not idle.
+    const devices = await start(1);
+    const upgraded = await runUpgrades(devices, { urlPrefix: source.urlPrefix, concurrency: 1, timing: FAST });
+    expect(upgraded.devices[0]!.result).to.equal('upgraded');
+    const summary = await runUpgrades(devices, { urlPrefix: source.urlPrefix, concurrency: 1, dryRun: true, timing: FAST });
+    expect([summary.devices[0]!.result, summary.devices[0]!.cause]).to.deep.equal(['skipped', 'alreadyAtTarget']);
+  });
+
   it('skips devices at a given target version', async () => {
     const devices = await start(2, [[1, { version: TO_VERSION }]]);
     const summary = await runUpgrades(devices, { urlPrefix: source.urlPrefix, concurrency: 2, targetVersion: TO_VERSION, timing: FAST });
