@@ -24,7 +24,7 @@ import { validateUrlPrefix } from '../transport/index.js';
 
 interface UpgradeArgs {
   inventory: string;
-  url: string;
+  url?: string;
   image?: string;
   'target-version'?: string;
   concurrency: number;
@@ -48,7 +48,7 @@ const upgradeCommand: CommandModule<object, UpgradeArgs> = {
   builder: (yargs) =>
     yargs
       .option('inventory', { type: 'string', demandOption: true, describe: 'CSV (header row: host,port,community,...) or JSON device list' })
-      .option('url', { type: 'string', demandOption: true, describe: 'URL prefix of the patch folder, for devices without a url column' })
+      .option('url', { type: 'string', describe: 'URL prefix of the patch folder, for devices without a url column' })
       .option('image', { type: 'string', describe: 'Image on flash to upgrade from (default: the running image)' })
       .option('target-version', { type: 'string', describe: 'Skip devices that already run or boot this version, without a SET' })
       .option('concurrency', { type: 'number', default: 10, describe: 'Devices upgraded at the same time' })
@@ -62,7 +62,7 @@ const upgradeCommand: CommandModule<object, UpgradeArgs> = {
       .option('retries', { type: 'number', default: 2, describe: 'Further attempts of a step that got no answer' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON line per event and a summary line' }) as unknown as Argv<UpgradeArgs>,
   handler: async (args) => {
-    validateUrlPrefix(args.url);
+    if (args.url !== undefined) validateUrlPrefix(args.url);
     const devices = await loadInventory(args.inventory);
     const traps = args.traps === undefined ? undefined : parseTrapsAddress(args.traps, '--traps address');
     for (const [flag, value] of [['--poll', args.poll], ['--phase-timeout', args['phase-timeout']], ['--timeout', args.timeout]] as const) {

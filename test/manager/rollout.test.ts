@@ -68,6 +68,24 @@ describe('manager rollout', function () {
     }
   });
 
+  it('takes each URL from the inventory', async () => {
+    await start(2);
+    const inventory = join(dir.path, 'inventory.csv');
+    await writeFile(inventory, fleet!.inventoryCsv(() => ({ url: source.urlPrefix })));
+    const run = await runProgram(['manager', 'upgrade', '--inventory', inventory, '--poll', '0.1', '--json']);
+    expect(run.status, run.stderr).to.equal(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').at(-1)!).upgraded).to.equal(2);
+  });
+
+  it('asks for --url when a device has no URL', async () => {
+    await start(2);
+    const inventory = join(dir.path, 'inventory.csv');
+    await writeFile(inventory, fleet!.inventoryCsv((_, position) => ({ url: position === 0 ? source.urlPrefix : '' })));
+    const run = await runProgram(['manager', 'upgrade', '--inventory', inventory, '--poll', '0.1']);
+    expect(run.status).to.equal(1);
+    expect(run.stderr).to.match(/no URL prefix for 127\.0\.0\.1:\d+ \(.*\): give --url or a url column \(cause: invalidArgument\)/);
+  });
+
   it('finishes by polling when traps go nowhere', async () => {
     // The agents send to a port where nothing listens; the manager listens on another one.
     const devices = await start(5);
