@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 
@@ -83,18 +82,3 @@ export function asFlashWriteError(error: unknown, step: string): UpgradeError {
   return new FlashWriteError(`flash write failed while ${step}: ${code ? `${code}, ` : ''}${detail}`, { cause: error });
 }
 
-/** Size and SHA-256 (hex) of a file, read in one pass. */
-export async function hashFile(path: string): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const handle = await open(path, 'r');
-  try {
-    for await (const chunk of handle.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 })) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-  } finally {
-    await handle.close();
-  }
-  return { size, sha256: hash.digest('hex') };
-}

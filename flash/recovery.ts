@@ -1,7 +1,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { hashFile, syncDirectory, TEMP_SUFFIX } from './io.js';
+import { digestFile } from '../verifier/index.js';
+import { syncDirectory, TEMP_SUFFIX } from './io.js';
 import type { FlashLayout } from './layout.js';
 import { NVRAM_FILE, type FlashState, type ImageRecord } from './nvram.js';
 import { findLeftoverLockFiles } from './lock.js';
@@ -119,7 +120,7 @@ export async function checkImage(layout: FlashLayout, state: FlashState, name: s
   const record = state.images.find((image) => image.name === name);
   if (!record) return 'has no record';
 
-  const actual = await hashFile(layout.imagePath(name)).catch(() => undefined);
+  const actual = await digestFile(layout.imagePath(name)).catch(() => undefined);
   if (!actual) return 'has no file';
   if (actual.size !== record.size || actual.sha256 !== record.sha256) {
     return `has sha256 ${actual.sha256} (${actual.size} bytes) but its record says ${record.sha256} (${record.size} bytes)`;

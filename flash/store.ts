@@ -13,8 +13,8 @@ import {
   WrongPlatformError,
   formatBytes,
 } from '../errors/index.js';
-import { validateIdentifier } from '../verifier/index.js';
-import { asFlashWriteError, DEFAULT_FLASH_IO, hashFile, syncDirectory, writeFileAtomic, type FlashIo } from './io.js';
+import { digestFile, validateIdentifier } from '../verifier/index.js';
+import { asFlashWriteError, DEFAULT_FLASH_IO, syncDirectory, writeFileAtomic, type FlashIo } from './io.js';
 import { FlashLayout, type StagingKind } from './layout.js';
 import { acquireLock, LOCK_FILE, type FlashLock } from './lock.js';
 import { NVRAM_FILE, parseNvram, serializeNvram, validateImageRecord, validateSettings, type FlashSettings, type FlashState, type ImageRecord } from './nvram.js';
@@ -241,7 +241,7 @@ export class FlashStore {
       }
 
       await syncFile(source);
-      const actual = await hashFile(source).catch((error: unknown) => {
+      const actual = await digestFile(source).catch((error: unknown) => {
         throw new InvalidArgumentError(`cannot read staged image ${stagingPath}: ${(error as Error).message}`, { cause: error });
       });
       if (actual.size !== record.size || actual.sha256 !== record.sha256) {

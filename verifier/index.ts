@@ -33,6 +33,7 @@ export {
   codecOf,
   createPatch,
   decodeBody,
+  digestFile,
   readPatchHead,
   sha256File,
   sha256Hex,

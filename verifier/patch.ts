@@ -21,13 +21,38 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Hashes a byte range of a file by streaming it; the whole file when no range is given. */
-export async function sha256File(path: string, range?: { start: number; length: number }): Promise<string> {
+/** Size of the one buffer that digestFile reads a file through. */
+const DIGEST_READ_SIZE = 256 * 1024;
+
+/**
+ * Returns the size and SHA-256 (hex) of a file, or of a byte range of it, read in one pass through one reused
+ * buffer. A read stream gives each piece a new buffer until the garbage collector frees it: hashing a 34 MB
+ * image that way peaked 19 to 28 MiB above Node's baseline, and this way 0.8 MiB.
+ */
+export async function digestFile(path: string, range?: { start: number; length: number }): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
-  if (range && range.length === 0) return hash.digest('hex');
-  const stream = createReadStream(path, range ? { start: range.start, end: range.start + range.length - 1 } : {});
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  const buffer = Buffer.allocUnsafe(DIGEST_READ_SIZE);
+  const start = range?.start ?? 0;
+  const end = range ? start + range.length : Number.POSITIVE_INFINITY;
+  let size = 0;
+  const handle = await open(path, 'r');
+  try {
+    while (start + size < end) {
+      const length = Math.min(buffer.length, end - start - size);
+      const { bytesRead } = await handle.read(buffer, 0, length, start + size);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+/** Returns the SHA-256 (hex) of a file, or of a byte range of it. */
+export async function sha256File(path: string, range?: { start: number; length: number }): Promise<string> {
+  return (await digestFile(path, range)).sha256;
 }
 
 export interface CreatePatchOptions {
@@ -145,8 +170,8 @@ export function checkSource(header: PatchHeader, source: { size: number; sha256:
 
 /**
  * Size of the pieces decodeBody reads the body in. The read stream reads one piece ahead of the codec, and each
- * piece is a new buffer until the garbage collector frees it: 256 KiB pieces put the apply of a 34 MB image
- * 17.5 MiB above Node's baseline, over the 16 MiB budget, and 64 KiB pieces 14.5 MiB. A fresh apply of the
+ * piece is a new buffer until the garbage collector frees it. With 256 KiB pieces the apply of a 34 MB image
+ * peaked 17.5 MiB above Node's baseline, over the 16 MiB budget, and with 64 KiB pieces 14.5 MiB. A fresh apply of the
  * esbuild pair took 0.7 ms longer with them (median of 15 runs, 45.7 against 45.0 ms).
  */
 const BODY_READ_SIZE = 64 * 1024;

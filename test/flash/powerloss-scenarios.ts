@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { FlashStore, hashFile, type ImageRecord } from '../../flash/index.js';
-import { generateKeyPair } from '../../verifier/index.js';
+import { FlashStore, type ImageRecord } from '../../flash/index.js';
+import { digestFile, generateKeyPair } from '../../verifier/index.js';
 import { upgradeScenario } from '../upgrade/powerloss-upgrade.js';
 
 export interface PowerLossScenario {
@@ -88,7 +88,7 @@ const installScenario: PowerLossScenario = {
     const finished = await FlashStore.open(flashDir);
     const state = finished.state();
     check(state.bootImage === inputs.target.name, `after the retry the boot image is ${state.bootImage}, expected ${inputs.target.name}`);
-    check((await hashFile(finished.imagePath(inputs.target.name))).sha256 === inputs.target.sha256, 'after the retry the new image does not hash to its record');
+    check((await digestFile(finished.imagePath(inputs.target.name))).sha256 === inputs.target.sha256, 'after the retry the new image does not hash to its record');
     check(state.settings.securityCounter === NEW_SECURITY_COUNTER, `after the retry the security counter is ${state.settings.securityCounter}`);
 
     await finished.reload();
@@ -132,18 +132,18 @@ async function checkAfterKill(store: FlashStore, flashDir: string, inputs: Insta
   check(temporary.length === 0, `temporary files after open: ${temporary.join(', ')}`);
 
   check(state.runningImage === inputs.running.name, `running image is ${state.runningImage}, expected ${inputs.running.name}`);
-  const running = await hashFile(store.imagePath(inputs.running.name));
+  const running = await digestFile(store.imagePath(inputs.running.name));
   check(running.sha256 === inputs.running.sha256 && running.size === inputs.running.size, 'the running image changed');
 
   const boot = store.image(state.bootImage);
-  const bootActual = await hashFile(store.imagePath(state.bootImage));
+  const bootActual = await digestFile(store.imagePath(state.bootImage));
   check(bootActual.sha256 === boot.sha256 && bootActual.size === boot.size, `boot image ${boot.name} does not hash to its record`);
   check([inputs.running.name, inputs.target.name].includes(boot.name), `boot image is ${boot.name}`);
 
   const target = state.images.find((image) => image.name === inputs.target.name);
   if (target) {
     check(JSON.stringify(target) === JSON.stringify(inputs.target), `the new image's record is ${JSON.stringify(target)}`);
-    const targetActual = await hashFile(store.imagePath(target.name));
+    const targetActual = await digestFile(store.imagePath(target.name));
     check(targetActual.sha256 === target.sha256, 'the new image is recorded but its bytes differ');
   }
   check(state.images.length === (target ? 2 : 1), `unexpected images: ${state.images.map((image) => image.name).join(', ')}`);

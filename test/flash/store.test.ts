@@ -12,7 +12,8 @@ import {
   UpgradeError,
   WrongPlatformError,
 } from '../../errors/index.js';
-import { FlashStore, hashFile, parseSize, type FlashIo } from '../../flash/index.js';
+import { FlashStore, parseSize, type FlashIo } from '../../flash/index.js';
+import { digestFile } from '../../verifier/index.js';
 import { makeTempDir } from '../support/index.js';
 import { makeFlash, PLATFORM, stageImage, writeImageFile } from './fixtures.js';
 
@@ -80,7 +81,7 @@ describe('FlashStore', function () {
       expect(state.bootImage).to.equal(running.name);
       expect(state.images).to.deep.equal([running]);
       expect(state.settings.securityCounter).to.equal(0n);
-      expect(await hashFile(store.imagePath(running.name))).to.deep.equal({ size: running.size, sha256: running.sha256 });
+      expect(await digestFile(store.imagePath(running.name))).to.deep.equal({ size: running.size, sha256: running.sha256 });
     });
 
     it('rejects a directory that already contains a flash', async () => {
@@ -240,7 +241,7 @@ describe('FlashStore', function () {
         const record = await stageImage(store, name, '3.0', 1000);
         const error = await rejection(store.installImage(store.stagingPath('image'), record), InvalidArgumentError);
         expect(error.message).to.include(`cannot install over image ${name}`);
-        expect(await hashFile(store.imagePath(name))).to.deep.equal({ size: store.image(name).size, sha256: store.image(name).sha256 });
+        expect(await digestFile(store.imagePath(name))).to.deep.equal({ size: store.image(name).size, sha256: store.image(name).sha256 });
       }
     });
 

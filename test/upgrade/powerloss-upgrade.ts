@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { codecByName } from '../../delta/index.js';
-import { FlashStore, hashFile } from '../../flash/index.js';
+import { FlashStore } from '../../flash/index.js';
 import { installedImageName, runUpgrade } from '../../upgrade/index.js';
-import { createPatch, generateKeyPair } from '../../verifier/index.js';
+import { createPatch, digestFile, generateKeyPair } from '../../verifier/index.js';
 import { makeImage, sha256 } from './fixtures.js';
 
 const PLATFORM = 'plbox';
@@ -79,10 +79,10 @@ export const upgradeScenario = {
     const staging = await readdir(join(flashDir, 'staging'));
     check(staging.length === 0, `staging leftovers after open: ${staging.join(', ')}`);
     check(state.runningImage === RUNNING_NAME, `running image is ${state.runningImage}`);
-    check((await hashFile(store.imagePath(RUNNING_NAME))).sha256 === inputs.sourceSha256, 'the running image changed');
+    check((await digestFile(store.imagePath(RUNNING_NAME))).sha256 === inputs.sourceSha256, 'the running image changed');
 
     const boot = store.image(state.bootImage);
-    check((await hashFile(store.imagePath(boot.name))).sha256 === boot.sha256, `boot image ${boot.name} does not hash to its record`);
+    check((await digestFile(store.imagePath(boot.name))).sha256 === boot.sha256, `boot image ${boot.name} does not hash to its record`);
     check([RUNNING_NAME, inputs.targetName].includes(boot.name), `boot image is ${boot.name}`);
     if (boot.name === inputs.targetName) check(boot.sha256 === inputs.targetSha256, 'the boot image is not the target');
 

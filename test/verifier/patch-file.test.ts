@@ -6,6 +6,7 @@ import { codecByName } from '../../delta/index.js';
 import { BodyDigestMismatchError, CodecError, SourceMismatchError, type UpgradeError } from '../../errors/index.js';
 import {
   createPatch,
+  digestFile,
   encodeHead,
   encodeHeader,
   generateKeyPair,
@@ -145,3 +146,33 @@ async function expectRejection(action: Promise<unknown>, errorClass: abstract ne
   }
   expect.fail(`expected ${errorClass.name}`);
 }
+
+describe('file digests', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let path: string;
+  // Larger than digestFile's 256 KiB buffer, so the file takes several reads.
+  const bytes = Buffer.from(Array.from({ length: 600_000 }, (_, index) => (index * 7919) % 251));
+  before(async () => {
+    dir = await makeTempDir();
+    path = join(dir.path, 'image.bin');
+    await writeFile(path, bytes);
+  });
+  after(async () => dir.remove());
+
+  it('hashes a whole file', async () => {
+    expect(await digestFile(path)).to.deep.equal({ size: bytes.length, sha256: sha256Hex(bytes) });
+  });
+
+  it('hashes a range across reads', async () => {
+    const range = { start: 200_000, length: 350_000 };
+    expect(await digestFile(path, range)).to.deep.equal({ size: range.length, sha256: sha256Hex(bytes.subarray(200_000, 550_000)) });
+  });
+
+  it('stops a range at the end of the file', async () => {
+    expect(await digestFile(path, { start: 500_000, length: 200_000 })).to.deep.equal({ size: 100_000, sha256: sha256Hex(bytes.subarray(500_000)) });
+  });
+
+  it('hashes an empty range', async () => {
+    expect(await digestFile(path, { start: 10, length: 0 })).to.deep.equal({ size: 0, sha256: sha256Hex(Buffer.alloc(0)) });
+  });
+});
