@@ -9,15 +9,11 @@
  * Each command prints one JSON line: the seconds spent in the codec itself, after Node has started.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 
-import { codecByName, openSourceFile } from '../delta/index.js';
+import { codecByName, openSourceFile, readFileRange } from '../delta/index.js';
 
 const codec = codecByName('delta');
-
-/** The device reads a patch body in pieces of this size: BODY_READ_SIZE in verifier/patch.ts. */
-const PATCH_READ_SIZE = 64 * 1024;
 
 async function create(oldPath: string, newPath: string, patchPath: string): Promise<object> {
   const [source, target] = await Promise.all([readFile(oldPath), readFile(newPath)]);
@@ -29,8 +25,8 @@ async function create(oldPath: string, newPath: string, patchPath: string): Prom
 }
 
 /**
- * Applies as the device does: streams the patch in 64 KiB pieces, reads the source with openSourceFile, and
- * hashes each decoded piece before writing it.
+ * Applies as the device does: reads the patch with readFileRange, the source with openSourceFile, and hashes
+ * each decoded piece before writing it.
  */
 async function apply(oldPath: string, patchPath: string, outPath: string, targetSize: number): Promise<object> {
   const started = performance.now();
@@ -38,7 +34,7 @@ async function apply(oldPath: string, patchPath: string, outPath: string, target
   const output = await open(outPath, 'w');
   const digest = createHash('sha256');
   try {
-    for await (const piece of codec!.decode(createReadStream(patchPath, { highWaterMark: PATCH_READ_SIZE }), source, targetSize)) {
+    for await (const piece of codec!.decode(readFileRange(patchPath), source, targetSize)) {
       digest.update(piece);
       await output.write(piece);
     }

@@ -327,7 +327,7 @@ class Inflater {
         if (this.fed === 0) checkWindow(chunk[0]);
         this.fed += chunk.length;
         // Waiting until brotli has taken in each chunk lets the caller reuse its buffer for the next one.
-        await written(decompressor, chunk);
+        await feedChunk(decompressor, chunk);
       }
       decompressor.end();
     } catch (error) {
@@ -403,8 +403,11 @@ class Inflater {
   }
 }
 
-/** Writes one chunk and waits until the decompressor has consumed it, or is closed because decoding stopped. */
-function written(decompressor: BrotliDecompress, chunk: Uint8Array): Promise<void> {
+/**
+ * Writes one chunk and waits until the decompressor has consumed it, or is closed because decoding stopped.
+ * Only then may the body's reader reuse the chunk's buffer, as the BodyCodec contract allows.
+ */
+export function feedChunk(decompressor: BrotliDecompress, chunk: Uint8Array): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       decompressor.off('close', done);

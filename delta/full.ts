@@ -2,6 +2,7 @@ import { constants, createBrotliDecompress, brotliCompress } from 'node:zlib';
 import { promisify } from 'node:util';
 
 import { CodecError } from '../errors/index.js';
+import { feedChunk } from './delta-decode.js';
 import type { BodyCodec, SourceReader } from './index.js';
 
 const compress = promisify(brotliCompress);
@@ -32,7 +33,8 @@ async function* decodeFull(body: AsyncIterable<Uint8Array>, targetSize: number):
   const feeding = (async () => {
     try {
       for await (const chunk of body) {
-        if (!decompressor.write(chunk)) await new Promise((resolve) => decompressor.once('drain', resolve));
+        if (decompressor.destroyed) break;
+        await feedChunk(decompressor, chunk);
       }
       decompressor.end();
     } catch (error) {

@@ -56,4 +56,4 @@ export function codecNames(): string[] {
   return CODECS.map((codec) => codec.name);
 }
 
-export { openSourceFile } from './source-file.js';
+export { openSourceFile, readFileRange } from './source-file.js';

@@ -32,6 +32,32 @@ export async function openSourceFile(path: string): Promise<SourceReader & { clo
   };
 }
 
+/** Size of the one buffer that readFileRange reads through. */
+const READ_BUFFER_SIZE = 256 * 1024;
+
+/**
+ * Yields a file, or a byte range of it, in pieces that share one buffer, so each piece is valid only until the
+ * next is requested: a patch body for a codec (see BodyCodec.decode), or an image being hashed. A read stream
+ * gives each piece a new buffer until the garbage collector frees it. Hashing a 34 MB image that way peaked 19
+ * to 28 MiB above Node's baseline, and through one buffer 0.8 MiB.
+ */
+export async function* readFileRange(path: string, range?: { start: number; length: number }): AsyncIterable<Buffer> {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  const start = range?.start ?? 0;
+  const end = range ? start + range.length : Number.POSITIVE_INFINITY;
+  const handle = await open(path, 'r');
+  try {
+    for (let position = start; position < end; ) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+      position += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Least-recently-used cache of aligned blocks. A read within at most two blocks returns a view of a cached
  * block or one reused join buffer; a longer read is not cached and gets a buffer of its own.

@@ -120,6 +120,36 @@ function compressBody(plain: number[] | Uint8Array, windowBits = 20, quality = 5
   });
 }
 
+/**
+ * Yields the body through one 4 KiB buffer and overwrites it as soon as the next piece is requested, which the
+ * BodyCodec contract allows a caller to do.
+ */
+async function* throughOneBuffer(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  const buffer = Buffer.alloc(4096);
+  for (let offset = 0; offset < bytes.length; offset += buffer.length) {
+    const length = Math.min(buffer.length, bytes.length - offset);
+    buffer.set(bytes.subarray(offset, offset + length));
+    yield buffer.subarray(0, length);
+    buffer.fill(0xee);
+  }
+}
+
+describe('body codecs', function () {
+  this.timeout(60_000);
+
+  for (const name of ['full', 'delta']) {
+    it(`${name} decodes a body read through one reused buffer`, async function () {
+      const codec = codecByName(name)!;
+      const source = await readFile(join(FIRMWARE_DIR, 'iwlwifi-cc-a0-67.ucode'));
+      const target = await readFile(join(FIRMWARE_DIR, 'iwlwifi-cc-a0-68.ucode'));
+      const body = await codec.encode(source, target);
+      const pieces: Buffer[] = [];
+      for await (const piece of codec.decode(throughOneBuffer(body), memorySource(source), target.length)) pieces.push(Buffer.from(piece));
+      expect(Buffer.concat(pieces).equals(target), 'decoded bytes equal the target').to.equal(true);
+    });
+  }
+});
+
 describe('delta codec', function () {
   this.timeout(60_000);
 
