@@ -1,11 +1,12 @@
 /** Vendor commands: keygen and patch create, sign, inspect, verify. */
-import { access, constants, copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { CommandModule } from 'yargs';
 
 import { codecById, codecByName, codecNames } from '../delta/index.js';
 import { InvalidArgumentError } from '../errors/index.js';
+import { linkExclusively } from '../flash/index.js';
 import {
   addSignature,
   createPatch,
@@ -64,7 +65,7 @@ const create: CommandModule<object, CreateArgs> = {
     if (!codec) throw new InvalidArgumentError(`unknown codec ${JSON.stringify(codecName)}: expected one of ${codecNames().join(', ')}`);
 
     // A patch already in the folder may carry other vendors' signatures, so it is replaced only on request. This
-    // early check saves the encode; publishNew checks again as the file goes in.
+    // early check saves the encode; linkExclusively checks again as the file goes in.
     const path = join(args.out, patchFileName(args.platform, args.from));
     if (!args.force && (await exists(path))) throw patchExists(path);
 
@@ -85,7 +86,13 @@ const create: CommandModule<object, CreateArgs> = {
     const temporary = `${path}.creating-${process.pid}`;
     try {
       await writeFile(temporary, patch.bytes);
-      await (args.force ? rename(temporary, path) : publishNew(temporary, path));
+      // Without --force, a patch that a second create wrote while this one encoded stays. Where linkExclusively
+      // has to copy, a crash during the copy can leave part of a patch behind, which devices reject by its digests.
+      if (args.force) {
+        await rename(temporary, path);
+      } else if (!(await linkExclusively(temporary, path))) {
+        throw patchExists(path);
+      }
     } finally {
       await rm(temporary, { force: true });
     }
@@ -197,27 +204,6 @@ function parseCounter(text: string): bigint {
 
 function patchExists(path: string): InvalidArgumentError {
   return new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
-}
-
-/**
- * Gives the finished patch its name unless a file already has it, which then stays as it is: a second create
- * that finished while this one encoded is not replaced. A hard link does that check and the naming in one step.
- * On a file system without hard links, an exclusive copy does the same check, though a crash during the copy
- * can leave part of a patch behind, which devices reject by its digests.
- */
-async function publishNew(temporary: string, path: string): Promise<void> {
-  try {
-    await link(temporary, path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw patchExists(path);
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
-    try {
-      await copyFile(temporary, path, constants.COPYFILE_EXCL);
-    } catch (copyError) {
-      throw (copyError as NodeJS.ErrnoException).code === 'EEXIST' ? patchExists(path) : copyError;
-    }
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -3,5 +3,5 @@ export { describeImages, type FlashSettings, type FlashState, type ImageRecord }
 export type { RecoveryReport } from './recovery.js';
 export type { StagingKind } from './layout.js';
 export { StagingWriter } from './staging.js';
-export { DEFAULT_FLASH_IO, type FlashIo } from './io.js';
+export { DEFAULT_FLASH_IO, linkExclusively, type FlashIo } from './io.js';
 export { parseSize } from './size.js';

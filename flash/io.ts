@@ -1,4 +1,4 @@
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { constants, copyFile, link, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 
 import { FlashWriteError, UpgradeError } from '../errors/index.js';
@@ -23,6 +23,36 @@ export const DEFAULT_FLASH_IO: FlashIo = {
     return bytesWritten;
   },
 };
+
+/** Error codes of link(2) on a file system that has no hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Gives `newPath` the content of the finished file `existingPath` unless `newPath` exists, and returns false
+ * when it does. A hard link checks and names in one step, so a reader never sees part of the file. On a file
+ * system without hard links, an exclusive copy does the same check, but the file is written after it is created.
+ */
+export async function linkExclusively(
+  existingPath: string,
+  newPath: string,
+  linkFile: (existingPath: string, newPath: string) => Promise<void> = link,
+): Promise<boolean> {
+  try {
+    await linkFile(existingPath, newPath);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === undefined || !NO_HARD_LINKS.has(code)) throw error;
+  }
+  try {
+    await copyFile(existingPath, newPath, constants.COPYFILE_EXCL);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
 
 /** Suffix of the temporary files of write-temp-then-rename; recovery removes any it finds. */
 export const TEMP_SUFFIX = '.tmp';

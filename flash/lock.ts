@@ -2,12 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { link, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 
 import { BusyError } from '../errors/index.js';
-import { asFlashWriteError, DEFAULT_FLASH_IO, type FlashIo } from './io.js';
+import { asFlashWriteError, DEFAULT_FLASH_IO, linkExclusively, type FlashIo } from './io.js';
 
 export const LOCK_FILE = '.lock';
-
-/** Error codes of link(2) on a file system that has no hard links. */
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
  * How long a lock file that does not parse counts as one still being written. Without hard links the lock file is
@@ -75,38 +72,16 @@ async function takeLock(path: string, linkFile: LinkFile): Promise<FlashLock> {
 /**
  * Creates the lock file with its full content in one step: a temporary file is linked to the lock name, and
  * link(2) fails when the name exists. A reader therefore never reads a half-written lock file. On a file system
- * without hard links (FAT, some network mounts) the lock file is created with O_EXCL and then written, and
- * readers wait out a lock file that does not parse yet (UNFINISHED_LOCK_GRACE_MS).
+ * without hard links (FAT, some network mounts) the lock file is copied exclusively, so it exists before its
+ * content does, and readers wait out a lock file that does not parse yet (UNFINISHED_LOCK_GRACE_MS).
  */
 async function createExclusively(path: string, content: string, linkFile: LinkFile): Promise<boolean> {
   const tempPath = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tempPath, content, { flag: 'wx' });
   try {
-    await linkFile(tempPath, path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    if (lacksHardLinks(error)) return createWithoutLink(path, content);
-    throw error;
+    return await linkExclusively(tempPath, path, linkFile);
   } finally {
     await rm(tempPath, { force: true });
-  }
-}
-
-/** Tells whether a link(2) error means that the file system has no hard links. */
-function lacksHardLinks(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code !== undefined && NO_HARD_LINKS.has(code);
-}
-
-/** Creates `path` with `content` unless it exists; returns false when it does. */
-async function createWithoutLink(path: string, content: string): Promise<boolean> {
-  try {
-    await writeFile(path, content, { flag: 'wx' });
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
   }
 }
 
@@ -138,7 +113,7 @@ async function removeStaleLock(path: string, staleText: string, linkFile: LinkFi
     // lock a third process may have made meanwhile.
     // NOTE: in that three-process race the second live holder's lock is lost. It needs three processes to
     // start on one flash within microseconds of a dead holder's lock being found.
-    await linkFile(privatePath, path).catch((error: unknown) => (lacksHardLinks(error) ? createWithoutLink(path, movedText) : undefined));
+    await linkExclusively(privatePath, path, linkFile).catch(() => false);
   }
   await rm(privatePath, { force: true });
 }
