@@ -81,8 +81,8 @@ export async function runCli(args: string[]): Promise<number> {
 const TOP_LEVEL_OPTIONS = new Set(['-h', '--help', '--version']);
 
 /**
- * Returns the name of an unknown option in arguments that hold no command (`--versoin`), or undefined. yargs
- * looks for a command before it checks options, so it would only say that a command is required.
+ * Returns the name of an unknown option in arguments that contain no command (`--versoin`), or undefined. yargs
+ * looks for a command before it checks options, so its only message would be that a command is required.
  */
 function unknownOptionWithoutCommand(args: readonly string[]): string | undefined {
   if (args.some((arg) => !arg.startsWith('-'))) return undefined;

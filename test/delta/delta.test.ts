@@ -138,7 +138,7 @@ describe('body codecs', function () {
   this.timeout(60_000);
 
   for (const name of ['full', 'delta']) {
-    it(`${name} decodes a body read through one reused buffer`, async function () {
+    it(`${name} decodes through one reused buffer`, async function () {
       const codec = codecByName(name)!;
       const source = await readFile(join(FIRMWARE_DIR, 'iwlwifi-cc-a0-67.ucode'));
       const target = await readFile(join(FIRMWARE_DIR, 'iwlwifi-cc-a0-68.ucode'));

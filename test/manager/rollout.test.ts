@@ -77,7 +77,7 @@ describe('manager rollout', function () {
     expect(JSON.parse(run.stdout.trim().split('\n').at(-1)!).upgraded).to.equal(2);
   });
 
-  it('asks for --url when a device has no URL', async () => {
+  it('asks for --url without a device URL', async () => {
     await start(2);
     const inventory = join(dir.path, 'inventory.csv');
     await writeFile(inventory, fleet!.inventoryCsv((_, position) => ({ url: position === 0 ? source.urlPrefix : '' })));
