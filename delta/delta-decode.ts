@@ -51,7 +51,8 @@ export async function* decodeDelta(
   let written = 0;
   try {
     while (await inflater.hasMore()) {
-      const section = await readSection(inflater, targetSize - written);
+      const section = await readSectionHeader(inflater, targetSize - written);
+      await inflater.readExact(rebuilder.contents(section), 'section contents');
       const output = await rebuilder.rebuild(section);
       written += output.length;
       yield output;
@@ -69,16 +70,16 @@ export async function* decodeDelta(
   }
 }
 
+/** One section's header; its contents (controls, difference tokens and literals, in that order) follow it. */
 interface Section {
   readonly outputLength: number;
-  /** Controls, difference tokens and literals, one after the other; valid until the next section is read. */
-  readonly bytes: Buffer;
   readonly controlsLength: number;
   readonly differencesLength: number;
+  readonly literalsLength: number;
 }
 
-/** Reads one section's header and contents, checking each length against the format's limits first. */
-async function readSection(inflater: Inflater, targetRoom: number): Promise<Section> {
+/** Reads one section's header, checking each length against the format's limits. */
+async function readSectionHeader(inflater: Inflater, targetRoom: number): Promise<Section> {
   const outputLength = await inflater.readVarint('section output length');
   const controlsLength = await inflater.readVarint('section controls length');
   const differencesLength = await inflater.readVarint('section differences length');
@@ -103,69 +104,86 @@ async function readSection(inflater: Inflater, targetRoom: number): Promise<Sect
     throw new CodecError(`delta section literals length must be at most its output length ${outputLength}, found ${literalsLength}`);
   }
 
-  const bytes = await inflater.readExact(controlsLength + differencesLength + literalsLength, 'section contents');
-  return { outputLength, bytes, controlsLength, differencesLength };
+  return { outputLength, controlsLength, differencesLength, literalsLength };
 }
+
+/** Bytes of one section's contents at most: the limits of its controls, difference tokens and literals. */
+const CONTENTS_LIMIT = SECTION_CONTROLS_LIMIT + SECTION_DIFFERENCES_LIMIT + SECTION_OUTPUT_LIMIT;
 
 /**
  * Rebuilds sections into one reused output buffer. Source reads are gathered per section: the copies are
  * sorted by source position and read in spans of up to SPAN_LIMIT bytes, so a section of many small copies
  * costs a few large reads and not one read each.
+ *
+ * The output, the span buffer and the section's contents share one workspace, so each literal and each copy
+ * out of a span is one copyWithin call. Buffer's copy creates a view for every call, and a section can hold
+ * thousands of both. The loops over entries and copies are small synchronous methods that build their errors
+ * elsewhere, because V8 compiles such methods faster, on a core that brotli and the writes also need.
  */
 class SectionRebuilder {
-  private readonly output: Buffer;
-  private readonly span = Buffer.allocUnsafe(SPAN_LIMIT);
+  /** The output from offset 0, the span buffer at spanStart, the section's contents at contentsStart. */
+  private readonly workspace: Buffer;
+  private readonly spanStart: number;
+  private readonly contentsStart: number;
+  private readonly span: Buffer;
   /** Per copy of the current section, in output order: source position, length and output offset. */
   private readonly copySource = new Float64Array(SECTION_ENTRY_LIMIT);
   private readonly copyLength = new Int32Array(SECTION_ENTRY_LIMIT);
   private readonly copyOffset = new Int32Array(SECTION_ENTRY_LIMIT);
+  /** Copy indexes sorted by source position. */
   private readonly order = new Int32Array(SECTION_ENTRY_LIMIT);
+  /** Per span: source position, length, and where its copies start in `order` (one more entry ends the last). */
+  private readonly spanPosition = new Float64Array(SECTION_ENTRY_LIMIT);
+  private readonly spanLength = new Int32Array(SECTION_ENTRY_LIMIT);
+  private readonly spanFirst = new Int32Array(SECTION_ENTRY_LIMIT + 1);
   private cursor = 0;
 
   constructor(
     private readonly source: SourceReader,
     outputCapacity: number,
   ) {
-    this.output = Buffer.allocUnsafe(outputCapacity);
+    this.spanStart = outputCapacity;
+    this.contentsStart = outputCapacity + SPAN_LIMIT;
+    // Only the pages a section touches become resident, so the contents' worst case costs address space only.
+    this.workspace = Buffer.allocUnsafe(this.contentsStart + CONTENTS_LIMIT);
+    this.span = this.workspace.subarray(this.spanStart, this.contentsStart);
+  }
+
+  /** Returns the buffer that the section's contents must be read into before `rebuild`. */
+  contents(section: Section): Buffer {
+    const length = section.controlsLength + section.differencesLength + section.literalsLength;
+    return this.workspace.subarray(this.contentsStart, this.contentsStart + length);
   }
 
   async rebuild(section: Section): Promise<Buffer> {
-    const output = this.output.subarray(0, section.outputLength);
-    const copyCount = this.runControls(section, output);
+    const output = this.workspace.subarray(0, section.outputLength);
+    const copyCount = this.runControls(section);
     await this.readCopies(copyCount, output);
     this.addAllDifferences(section, copyCount, output);
     return output;
   }
 
   /** Checks every entry, places the literals and records the copies; returns the number of copies. */
-  private runControls(section: Section, output: Buffer): number {
-    const { bytes, controlsLength, differencesLength, outputLength } = section;
-    const controls = new VarintReader(bytes, 'controls', 0, controlsLength);
+  private runControls(section: Section): number {
+    const { workspace, contentsStart } = this;
+    const { controlsLength, outputLength } = section;
+    const controls = new VarintReader(workspace, 'controls', contentsStart, contentsStart + controlsLength);
     const sourceSize = this.source.size;
-    let literalOffset = controlsLength + differencesLength;
+    let literalOffset = contentsStart + controlsLength + section.differencesLength;
+    const literalsEnd = literalOffset + section.literalsLength;
     let filled = 0;
     let copyCount = 0;
     let entryCount = 0;
 
     while (controls.remaining > 0) {
-      if (++entryCount > SECTION_ENTRY_LIMIT) {
-        throw new CodecError(`delta section has more than ${SECTION_ENTRY_LIMIT} control entries, the format's limit`);
-      }
+      if (++entryCount > SECTION_ENTRY_LIMIT) throw tooManyEntries();
       const seek = controls.readSignedVarint('seek');
       const copy = controls.readVarint('copy length');
       const literal = controls.readVarint('literal length');
 
-      if (copy + literal > outputLength - filled) {
-        throw new CodecError(
-          `delta entry writes ${formatBytes(copy + literal)} but its section has ${formatBytes(outputLength - filled)} left`,
-        );
-      }
+      if (copy + literal > outputLength - filled) throw entryPastSection(copy + literal, outputLength - filled);
       this.cursor += seek;
-      if (this.cursor < 0 || this.cursor + copy > sourceSize) {
-        throw new CodecError(
-          `delta entry reads source bytes ${this.cursor} to ${this.cursor + copy}, outside the source image of ${formatBytes(sourceSize)}`,
-        );
-      }
+      if (this.cursor < 0 || this.cursor + copy > sourceSize) throw copyOutsideSource(this.cursor, copy, sourceSize);
 
       if (copy > 0) {
         this.copySource[copyCount] = this.cursor;
@@ -177,12 +195,8 @@ class SectionRebuilder {
       }
 
       if (literal > 0) {
-        if (literalOffset + literal > bytes.length) {
-          throw new CodecError(
-            `delta entry needs ${formatBytes(literal)} of literals but its section has ${formatBytes(bytes.length - literalOffset)} left`,
-          );
-        }
-        bytes.copy(output, filled, literalOffset, literalOffset + literal);
+        if (literal > literalsEnd - literalOffset) throw literalsShort(literal, literalsEnd - literalOffset);
+        workspace.copyWithin(filled, literalOffset, literalOffset + literal);
         literalOffset += literal;
         filled += literal;
       }
@@ -192,48 +206,67 @@ class SectionRebuilder {
     if (filled !== outputLength) {
       throw new CodecError(`delta section entries rebuild ${formatBytes(filled)}, expected its declared ${formatBytes(outputLength)}`);
     }
-    if (literalOffset !== bytes.length) {
-      throw new CodecError(`delta section has ${formatBytes(bytes.length - literalOffset)} of unused literals, expected none`);
+    if (literalOffset !== literalsEnd) {
+      throw new CodecError(`delta section has ${formatBytes(literalsEnd - literalOffset)} of unused literals, expected none`);
     }
     return copyCount;
   }
 
-  /** Fills every copy's output range with its source bytes, reading nearby ranges together. */
+  /** Fills every copy's output range with its source bytes, one read per span. */
   private async readCopies(copyCount: number, output: Buffer): Promise<void> {
-    const { copySource, copyLength, copyOffset, order } = this;
+    const spanCount = this.planSpans(copyCount);
+    const { spanPosition, spanLength, spanFirst } = this;
+    for (let i = 0; i < spanCount; i++) {
+      if (spanLength[i] > SPAN_LIMIT) {
+        // A copy longer than a span is a span of its own, and goes straight into the output.
+        await this.readSource(spanPosition[i], spanLength[i], output, this.copyOffset[this.order[spanFirst[i]]]);
+      } else {
+        await this.readSource(spanPosition[i], spanLength[i], this.span, 0);
+        this.scatterSpan(spanFirst[i], spanFirst[i + 1], spanPosition[i]);
+      }
+    }
+  }
+
+  /** Sorts the copies by source position and gathers nearby ones into spans; returns the number of spans. */
+  private planSpans(copyCount: number): number {
+    const { copySource, copyLength, order } = this;
     let sorted = true;
     for (let i = 0; i < copyCount; i++) {
       order[i] = i;
       if (i > 0 && copySource[i] < copySource[i - 1]) sorted = false;
     }
-    const byPosition = order.subarray(0, copyCount);
-    if (!sorted) byPosition.sort((a, b) => copySource[a] - copySource[b] || a - b);
+    if (!sorted) order.subarray(0, copyCount).sort((a, b) => copySource[a] - copySource[b] || a - b);
 
+    let spanCount = 0;
     for (let first = 0; first < copyCount; ) {
-      const start = copySource[byPosition[first]];
-      let end = start + copyLength[byPosition[first]];
+      const start = copySource[order[first]];
+      let end = start + copyLength[order[first]];
       let last = first + 1;
       while (last < copyCount) {
-        const next = byPosition[last];
+        const next = order[last];
         const nextEnd = Math.max(end, copySource[next] + copyLength[next]);
         if (copySource[next] - end > SPAN_GAP || nextEnd - start > SPAN_LIMIT) break;
         end = nextEnd;
         last++;
       }
-
-      if (end - start > SPAN_LIMIT) {
-        // One copy longer than a span goes straight into the output.
-        const index = byPosition[first];
-        await this.readSource(start, copyLength[index], output, copyOffset[index]);
-      } else {
-        await this.readSource(start, end - start, this.span, 0);
-        for (let k = first; k < last; k++) {
-          const index = byPosition[k];
-          const from = copySource[index] - start;
-          this.span.copy(output, copyOffset[index], from, from + copyLength[index]);
-        }
-      }
+      this.spanPosition[spanCount] = start;
+      this.spanLength[spanCount] = end - start;
+      this.spanFirst[spanCount] = first;
+      spanCount++;
       first = last;
+    }
+    this.spanFirst[spanCount] = copyCount;
+    return spanCount;
+  }
+
+  /** Moves copies order[first] to order[last - 1] from the span buffer, read at `position`, to the output. */
+  private scatterSpan(first: number, last: number, position: number): void {
+    const { workspace, order, copySource, copyLength, copyOffset } = this;
+    const base = this.spanStart - position;
+    for (let k = first; k < last; k++) {
+      const index = order[k];
+      const from = base + copySource[index];
+      workspace.copyWithin(copyOffset[index], from, from + copyLength[index]);
     }
   }
 
@@ -256,8 +289,8 @@ class SectionRebuilder {
   }
 
   private addAllDifferences(section: Section, copyCount: number, output: Buffer): void {
-    const start = section.controlsLength;
-    const differences = new VarintReader(section.bytes, 'differences', start, start + section.differencesLength);
+    const start = this.contentsStart + section.controlsLength;
+    const differences = new VarintReader(this.workspace, 'differences', start, start + section.differencesLength);
     for (let i = 0; i < copyCount; i++) addDifferences(differences, output, this.copyOffset[i], this.copyLength[i]);
     if (differences.remaining !== 0) {
       throw new CodecError(`delta section has ${formatBytes(differences.remaining)} of unused difference tokens, expected none`);
@@ -285,17 +318,41 @@ function addDifferences(differences: VarintReader, output: Buffer, offset: numbe
     }
 
     if (position === length) break;
-    if (position > length) {
-      throw new CodecError(`delta difference run ends ${position - length} bytes past its copy of ${formatBytes(length)}`);
-    }
-    if (at >= end) {
-      throw new CodecError('delta differences end inside a copy: expected a difference byte, found the end');
-    }
+    if (position > length) throw runPastCopy(position - length, length);
+    if (at >= end) throw differencesEndInCopy();
     const index = offset + position;
     output[index] = (output[index] + bytes[at++]) & 0xff;
     position++;
   }
   differences.offset = at;
+}
+
+// The errors of the loops above, built outside them to keep the loops small.
+
+function tooManyEntries(): CodecError {
+  return new CodecError(`delta section has more than ${SECTION_ENTRY_LIMIT} control entries, the format's limit`);
+}
+
+function entryPastSection(length: number, left: number): CodecError {
+  return new CodecError(`delta entry writes ${formatBytes(length)} but its section has ${formatBytes(left)} left`);
+}
+
+function copyOutsideSource(cursor: number, copy: number, sourceSize: number): CodecError {
+  return new CodecError(
+    `delta entry reads source bytes ${cursor} to ${cursor + copy}, outside the source image of ${formatBytes(sourceSize)}`,
+  );
+}
+
+function literalsShort(literal: number, left: number): CodecError {
+  return new CodecError(`delta entry needs ${formatBytes(literal)} of literals but its section has ${formatBytes(left)} left`);
+}
+
+function runPastCopy(excess: number, length: number): CodecError {
+  return new CodecError(`delta difference run ends ${excess} bytes past its copy of ${formatBytes(length)}`);
+}
+
+function differencesEndInCopy(): CodecError {
+  return new CodecError('delta differences end inside a copy: expected a difference byte, found the end');
 }
 
 /** Pull-based reader of the decompressed body, fed from the compressed chunks as they arrive. */
@@ -304,7 +361,6 @@ class Inflater {
   private readonly chunks: AsyncIterator<Buffer>;
   private readonly feeding: Promise<void>;
   private pending: Buffer = Buffer.alloc(0);
-  private contents: Buffer = Buffer.alloc(0);
   private ended = false;
   private fed = 0;
   /** What reading the body threw, if anything; it reaches the caller as it is, not as a codec error. */
@@ -372,24 +428,18 @@ class Inflater {
     return value;
   }
 
-  /**
-   * Reads exactly `length` decompressed bytes into a buffer that the next call reuses. It grows to the largest
-   * section read, which the format's section limits bound.
-   */
-  async readExact(length: number, what: string): Promise<Buffer> {
-    if (this.contents.length < length) this.contents = Buffer.allocUnsafe(Math.max(length, 2 * this.contents.length));
-    const result = this.contents.subarray(0, length);
+  /** Fills `target` with the next decompressed bytes; `what` names them if the stream ends first. */
+  async readExact(target: Buffer, what: string): Promise<void> {
     let filled = 0;
-    while (filled < length) {
+    while (filled < target.length) {
       if (this.pending.length === 0 && !(await this.fill(1))) {
-        throw new CodecError(`delta body ends inside the ${what}: expected ${formatBytes(length)}, found ${formatBytes(filled)}`);
+        throw new CodecError(`delta body ends inside the ${what}: expected ${formatBytes(target.length)}, found ${formatBytes(filled)}`);
       }
-      const take = Math.min(this.pending.length, length - filled);
-      this.pending.copy(result, filled, 0, take);
+      const take = Math.min(this.pending.length, target.length - filled);
+      this.pending.copy(target, filled, 0, take);
       this.pending = this.pending.subarray(take);
       filled += take;
     }
-    return result;
   }
 
   /** Compressed bytes that the brotli decoder left unread after its stream ended. */

@@ -104,6 +104,16 @@ export class VarintReader {
   }
 
   readVarint(field: string): number {
+    // Most values fit in one byte; the loop below, with its checks and messages, reads the others.
+    const offset = this.offset;
+    if (offset < this.end && this.bytes[offset] < 0x80) {
+      this.offset = offset + 1;
+      return this.bytes[offset];
+    }
+    return this.readLongVarint(field);
+  }
+
+  private readLongVarint(field: string): number {
     let value = 0;
     let scale = 1;
     for (let count = 0; count < MAX_VARINT_BYTES + 2; count++) {
