@@ -39,14 +39,13 @@ export const EXIT_USAGE = 2;
 
 /**
  * Runs the `snmp-upgrade` program on the given arguments and returns its exit status. Failures that carry a
- * cause code are printed as one line, `snmp-upgrade: <message> (cause: <code>)`, on standard error.
+ * cause code are printed as one line, `snmp-upgrade: <message> (cause: <code>)`, on standard error. With
+ * `--json`, each failure is also one JSON line on standard output, for scripts that parse that output.
  */
 export async function runCli(args: string[]): Promise<number> {
+  const json = args.includes('--json');
   const unknown = unknownOptionWithoutCommand(args);
-  if (unknown !== undefined) {
-    process.stderr.write(`snmp-upgrade: Unknown argument: ${unknown}\n`);
-    return EXIT_USAGE;
-  }
+  if (unknown !== undefined) return reportUsageError(`Unknown argument: ${unknown}`, json);
 
   const parser = yargs(args)
     .scriptName('snmp-upgrade')
@@ -64,17 +63,27 @@ export async function runCli(args: string[]): Promise<number> {
   try {
     await parser.parseAsync();
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`snmp-upgrade: ${error.message}\n`);
-      return EXIT_USAGE;
-    }
+    if (error instanceof UsageError) return reportUsageError(error.message, json);
     if (error instanceof UpgradeError) {
       process.stderr.write(`snmp-upgrade: ${error.message} (cause: ${error.code})\n`);
+      if (json) writeJsonError(EXIT_FAILURE, error.message, error.code);
       return EXIT_FAILURE;
     }
     throw error;
   }
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}
+
+function reportUsageError(message: string, json: boolean): number {
+  process.stderr.write(`snmp-upgrade: ${message}\n`);
+  if (json) writeJsonError(EXIT_USAGE, message);
+  return EXIT_USAGE;
+}
+
+/** Writes a failure as the last JSON line of a command's output: its exit status, message and cause code, if any. */
+function writeJsonError(exitStatus: number, message: string, cause?: string): void {
+  const line = { time: new Date().toISOString(), event: 'error', exitStatus, message, ...(cause === undefined ? {} : { cause }) };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 /** Options the program takes without a command. */

@@ -65,6 +65,28 @@ describe('command line usage', function () {
     expect(result.stderr).to.equal('snmp-upgrade: a patch command is required: create, sign, inspect or verify\n');
   });
 
+  it('prints a failure as JSON with --json', async () => {
+    const result = await runProgram(['manager', 'status', '--inventory', '/nonexistent/devices.csv', '--json']);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/^snmp-upgrade: cannot read inventory \/nonexistent\/devices.csv: .* \(cause: invalidArgument\)\n$/);
+    const line = JSON.parse(result.stdout);
+    expect(line.event).to.equal('error');
+    expect(line.exitStatus).to.equal(1);
+    expect(line.cause).to.equal('invalidArgument');
+    expect(line.message).to.match(/^cannot read inventory \/nonexistent\/devices.csv: /);
+  });
+
+  it('prints a usage error as JSON with --json', async () => {
+    const result = await runProgram(['manager', 'status', '--inventory', 'devices.csv', '--json', '--bogus']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: Unknown argument: bogus\n');
+    const line = JSON.parse(result.stdout);
+    expect(line.event).to.equal('error');
+    expect(line.exitStatus).to.equal(2);
+    expect(line.message).to.equal('Unknown argument: bogus');
+    expect(line).not.to.have.property('cause');
+  });
+
   it('rejects a misspelt command', async () => {
     const result = await runProgram(['pacth', 'create']);
     expect(result.status).to.equal(2);
