@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -112,17 +112,25 @@ export async function readSecretKeyFile(path: string): Promise<SecretKey> {
 export async function writeKeyPair(base: string, key: SecretKey): Promise<{ secretPath: string; publicPath: string }> {
   const secretPath = `${base}.key`;
   const publicPath = `${base}.pub`;
+  // 'wx' refuses to replace an existing secret key, which would orphan every device that trusts it.
+  await writeFile(secretPath, formatSecretKeyFile(key.seed), { mode: 0o600, flag: 'wx' }).catch((error: unknown) => {
+    throw keyWriteError(secretPath, error);
+  });
   try {
-    // 'wx' refuses to replace an existing secret key, which would orphan every device that trusts it.
-    await writeFile(secretPath, formatSecretKeyFile(key.seed), { mode: 0o600, flag: 'wx' });
     await writeFile(publicPath, formatPublicKeyFile(key.publicKey), { flag: 'wx' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new InvalidArgumentError(`key file ${(error as NodeJS.ErrnoException).path} already exists; choose another --out`);
-    }
-    throw error;
+    // A secret key without its public half is of no use, and would block the next keygen with the same name.
+    await rm(secretPath, { force: true });
+    throw keyWriteError(publicPath, error);
   }
   return { secretPath, publicPath };
+}
+
+function keyWriteError(path: string, error: unknown): InvalidArgumentError {
+  if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+    return new InvalidArgumentError(`key file ${path} already exists; choose another --out`, { cause: error });
+  }
+  return new InvalidArgumentError(`cannot write key file ${path}: ${(error as Error).message}`, { cause: error });
 }
 
 async function readKeyText(path: string): Promise<string> {

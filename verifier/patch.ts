@@ -79,7 +79,9 @@ export async function createPatch(options: CreatePatchOptions): Promise<{ fileNa
 
 /** Reads and parses a patch file's head without reading its body. */
 export async function readPatchHead(path: string): Promise<ParsedPatch & { fileSize: number }> {
-  const handle = await open(path, 'r');
+  const handle = await open(path, 'r').catch((error: unknown) => {
+    throw unreadablePatch(path, error);
+  });
   try {
     const { size } = await handle.stat();
     const head = Buffer.alloc(Math.min(size, MAX_HEAD_BYTES));
@@ -92,7 +94,9 @@ export async function readPatchHead(path: string): Promise<ParsedPatch & { fileS
 
 /** Adds one signature to a patch file in place (write to a temporary name, then rename). */
 export async function addSignature(path: string, key: SecretKey): Promise<{ keyId: string; signatures: number }> {
-  const bytes = await readFile(path);
+  const bytes = await readFile(path).catch((error: unknown) => {
+    throw unreadablePatch(path, error);
+  });
   const parsed = parsePatchHead(bytes, bytes.length);
   if (parsed.signatures.some((entry) => entry.keyId === key.keyId)) {
     throw new InvalidArgumentError(`patch ${path} is already signed by key ${key.keyId}`);
@@ -104,10 +108,16 @@ export async function addSignature(path: string, key: SecretKey): Promise<{ keyI
   try {
     await writeFile(temporary, rewritten);
     await rename(temporary, path);
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot write patch file ${path}: ${(error as Error).message}`, { cause: error });
   } finally {
     await rm(temporary, { force: true });
   }
   return { keyId: key.keyId, signatures: signatures.length };
+}
+
+function unreadablePatch(path: string, error: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(`cannot read patch file ${path}: ${(error as Error).message}`, { cause: error });
 }
 
 /** Returns the codec a header names; an unknown id is a format error that lists the codecs of this build. */

@@ -39,6 +39,34 @@ describe('vendor commands', function () {
     expect(again.stderr).to.match(/vendor\.key already exists.*\(cause: invalidArgument\)/);
   });
 
+  it('keygen into a missing folder writes nothing', async () => {
+    const base = join(dir.path, 'missing', 'vendor');
+    const result = await runProgram(['keygen', '--out', base]);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/^snmp-upgrade: cannot write key file .*missing\/vendor\.key: ENOENT.*\(cause: invalidArgument\)\n$/);
+    expect(await readdir(dir.path)).not.to.include('missing');
+  });
+
+  it('keygen leaves no secret key when the public one exists', async () => {
+    const base = join(dir.path, 'half');
+    await writeFile(`${base}.pub`, 'someone else\'s key\n');
+    const result = await runProgram(['keygen', '--out', base]);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/half\.pub already exists; choose another --out \(cause: invalidArgument\)/);
+    expect(await readdir(dir.path)).not.to.include('half.key');
+    expect(await readFile(`${base}.pub`, 'utf8')).to.equal('someone else\'s key\n');
+  });
+
+  for (const command of [['inspect'], ['verify', '--trust-key', 'KEY.pub'], ['sign', '--key', 'KEY.key']]) {
+    it(`${command[0]} names a missing patch file`, async () => {
+      const missing = join(dir.path, 'no-such.patch');
+      const args = command.map((arg) => arg.replace('KEY', join(dir.path, 'vendor')));
+      const result = await runProgram(['patch', args[0], missing, ...args.slice(1)]);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.match(/^snmp-upgrade: cannot read patch file .*no-such\.patch: ENOENT.*\(cause: invalidArgument\)\n$/);
+    });
+  }
+
   it('create names the patch for platform and source version', () => {
     expect(patchPath).to.equal(join(dir.path, 'patches', 'iwlwifi-cc-a0_67.patch'));
   });
