@@ -1,12 +1,13 @@
 /** Vendor commands: keygen and patch create, sign, inspect, verify. */
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import type { CommandModule } from 'yargs';
 
 import { codecById, codecByName, codecNames } from '../delta/index.js';
-import { InvalidArgumentError } from '../errors/index.js';
-import { linkExclusively } from '../flash/index.js';
+import { BusyError, InvalidArgumentError } from '../errors/index.js';
+import { acquireFileLock, linkExclusively, type FileLock } from '../flash/index.js';
 import {
   addSignature,
   createPatch,
@@ -84,6 +85,7 @@ const create: CommandModule<object, CreateArgs> = {
 
     await mkdir(args.out, { recursive: true });
     const temporary = `${path}.creating-${process.pid}`;
+    const lock = await lockPatchFile(path);
     try {
       await writeFile(temporary, patch.bytes);
       // Without --force, a patch that a second create wrote while this one encoded stays. Where linkExclusively
@@ -95,6 +97,7 @@ const create: CommandModule<object, CreateArgs> = {
       }
     } finally {
       await rm(temporary, { force: true });
+      await lock.release();
     }
     process.stdout.write(`${path}\n`);
   },
@@ -108,7 +111,16 @@ const sign: CommandModule<object, { file: string; key: string }> = {
       .positional('file', { type: 'string', demandOption: true, describe: 'patch file' })
       .option('key', { type: 'string', demandOption: true, describe: 'secret key file' }),
   handler: async ({ file, key }) => {
-    const result = await addSignature(file, await readSecretKeyFile(key));
+    const secretKey = await readSecretKeyFile(key);
+    // Reading the header first names a missing or damaged patch before a lock file is made beside it.
+    await readPatchHead(file);
+    const lock = await lockPatchFile(file);
+    let result;
+    try {
+      result = await addSignature(file, secretKey);
+    } finally {
+      await lock.release();
+    }
     process.stdout.write(`signed ${file} with key ${result.keyId}; it now carries ${result.signatures} signature(s)\n`);
   },
 };
@@ -204,6 +216,26 @@ function parseCounter(text: string): bigint {
 
 function patchExists(path: string): InvalidArgumentError {
   return new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
+}
+
+/** How long a vendor command waits for another one that writes the same patch file. */
+const PATCH_LOCK_WAIT_MS = 10_000;
+
+/**
+ * Takes the lock file beside a patch file, PATCH.lock, waiting up to PATCH_LOCK_WAIT_MS for another holder. Two
+ * signers of one patch each read it, add a signature and rename the result over it, so without the lock the
+ * second rename would drop the first signature.
+ */
+async function lockPatchFile(path: string): Promise<FileLock> {
+  const deadline = Date.now() + PATCH_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      return await acquireFileLock(`${path}.lock`, `patch ${path}`);
+    } catch (error) {
+      if (!(error instanceof BusyError) || Date.now() >= deadline) throw error;
+      await delay(100);
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

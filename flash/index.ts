@@ -5,3 +5,4 @@ export type { StagingKind } from './layout.js';
 export { StagingWriter } from './staging.js';
 export { DEFAULT_FLASH_IO, linkExclusively, type FlashIo } from './io.js';
 export { parseSize } from './size.js';
+export { acquireFileLock, type FlashLock as FileLock } from './lock.js';

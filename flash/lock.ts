@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { link, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 
-import { BusyError } from '../errors/index.js';
+import { BusyError, InvalidArgumentError, UpgradeError } from '../errors/index.js';
 import { asFlashWriteError, DEFAULT_FLASH_IO, linkExclusively, type FlashIo } from './io.js';
 
 export const LOCK_FILE = '.lock';
@@ -14,6 +15,8 @@ const UNFINISHED_LOCK_GRACE_MS = 5000;
 
 /** Content of the lock file: who holds it, and a token so that a holder only ever removes its own lock. */
 interface LockRecord {
+  /** Host name of the holder; a holder on another host of a shared folder cannot be checked, so it counts as alive. */
+  host: string | undefined;
   pid: number;
   /** Start time of the process in clock ticks since boot (Linux /proc), so a reused pid is not taken for the holder. */
   processStart: string | undefined;
@@ -35,16 +38,29 @@ const heldInThisProcess = new Set<string>();
  */
 export async function acquireLock(path: string, io: FlashIo = DEFAULT_FLASH_IO): Promise<FlashLock> {
   try {
-    return await takeLock(path, io.link ?? link);
+    return await takeLock(path, io.link ?? link, 'flash');
   } catch (error) {
     throw asFlashWriteError(error, `taking the flash lock ${path}`);
   }
 }
 
+/**
+ * Takes the lock file at `path` for some other file, named by `subject` in the BusyError a live holder causes
+ * (`patch FILE is busy: ...`). Failing to create the lock file is an InvalidArgumentError that names it.
+ */
+export async function acquireFileLock(path: string, subject: string): Promise<FlashLock> {
+  try {
+    return await takeLock(path, link, subject);
+  } catch (error) {
+    if (error instanceof UpgradeError) throw error;
+    throw new InvalidArgumentError(`cannot take the lock file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 type LinkFile = (existingPath: string, newPath: string) => Promise<void>;
 
-async function takeLock(path: string, linkFile: LinkFile): Promise<FlashLock> {
-  const own: LockRecord = { pid: process.pid, processStart: await processStartTime(process.pid), token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() };
+async function takeLock(path: string, linkFile: LinkFile, subject: string): Promise<FlashLock> {
+  const own: LockRecord = { host: hostname(), pid: process.pid, processStart: await processStartTime(process.pid), token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() };
   const content = `${JSON.stringify(own)}\n`;
 
   // Three rounds are enough: each round either takes the lock, finds a live holder, or removes one stale lock.
@@ -58,15 +74,16 @@ async function takeLock(path: string, linkFile: LinkFile): Promise<FlashLock> {
     if (holderText === undefined) continue;
     const holder = parseLockRecord(holderText);
     if (holder && (await isHolderAlive(path, holder))) {
-      throw new BusyError(`flash is busy: process ${holder.pid} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
+      const who = holder.host === undefined || holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
+      throw new BusyError(`${subject} is busy: ${who} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
     }
     if (!holder && (await isRecent(path))) {
-      throw new BusyError(`flash is busy: another process is writing the lock file ${path}; retry in a few seconds`);
+      throw new BusyError(`${subject} is busy: another process is writing the lock file ${path}; retry in a few seconds`);
     }
 
     await removeStaleLock(path, holderText, linkFile);
   }
-  throw new BusyError(`flash is busy: could not take ${path}, other processes keep taking it`);
+  throw new BusyError(`${subject} is busy: could not take ${path}, other processes keep taking it`);
 }
 
 /**
@@ -131,6 +148,7 @@ function parseLockRecord(text: string): LockRecord | undefined {
     const value = JSON.parse(text) as Partial<LockRecord>;
     if (typeof value.pid !== 'number' || !Number.isInteger(value.pid) || value.pid <= 0) return undefined;
     return {
+      host: typeof value.host === 'string' ? value.host : undefined,
       pid: value.pid,
       processStart: typeof value.processStart === 'string' ? value.processStart : undefined,
       token: typeof value.token === 'string' ? value.token : '',
@@ -142,6 +160,7 @@ function parseLockRecord(text: string): LockRecord | undefined {
 }
 
 async function isHolderAlive(path: string, holder: LockRecord): Promise<boolean> {
+  if (holder.host !== undefined && holder.host !== hostname()) return true;
   if (holder.pid === process.pid) return heldInThisProcess.has(path);
   if (!isProcessAlive(holder.pid)) return false;
 

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
+import { acquireFileLock } from '../../flash/index.js';
 import { FIRMWARE_DIR, makeTempDir, runProgram } from '../support/index.js';
 
 const OLD = join(FIRMWARE_DIR, 'iwlwifi-cc-a0-67.ucode');
@@ -140,6 +142,47 @@ describe('vendor commands', function () {
     const verified = await runProgram(['patch', 'verify', patchPath, '--trust-key', join(dir.path, 'second.pub')]);
     expect(verified.status).to.equal(1);
     expect(verified.stderr).to.match(/\(cause: untrustedKey\)/);
+  });
+
+  /** Returns the key ids of a patch file's signers, as `patch inspect --json` lists them. */
+  async function signers(path: string): Promise<string[]> {
+    const inspected = await runProgram(['patch', 'inspect', path, '--json']);
+    expect(inspected.status, inspected.stderr).to.equal(0);
+    return JSON.parse(inspected.stdout).signers;
+  }
+
+  it('sign keeps both signatures of concurrent signers', async () => {
+    for (const name of ['third', 'fourth']) {
+      const keygen = await runProgram(['keygen', '--out', join(dir.path, name)]);
+      expect(keygen.status, keygen.stderr).to.equal(0);
+    }
+    for (let round = 0; round < 3; round++) {
+      const copy = join(dir.path, `concurrent-${round}.patch`);
+      await writeFile(copy, await readFile(patchPath));
+      const results = await Promise.all(
+        ['third', 'fourth'].map((name) => runProgram(['patch', 'sign', copy, '--key', join(dir.path, `${name}.key`)])),
+      );
+      for (const result of results) expect(result.status, result.stderr).to.equal(0);
+      expect(await signers(copy), `signers after round ${round}`).to.have.length(3);
+      expect(await readdir(dir.path)).not.to.include(`concurrent-${round}.patch.lock`);
+    }
+  });
+
+  it('sign waits while another process holds the patch lock', async () => {
+    const copy = join(dir.path, 'locked.patch');
+    await writeFile(copy, await readFile(patchPath));
+    const lock = await acquireFileLock(`${copy}.lock`, `patch ${copy}`);
+    let signing;
+    try {
+      signing = runProgram(['patch', 'sign', copy, '--key', join(dir.path, 'second.key')]);
+      await delay(1500);
+      expect(await signers(copy), 'signers while the lock is held').to.have.length(1);
+    } finally {
+      await lock.release();
+    }
+    const signed = await signing;
+    expect(signed.status, signed.stderr).to.equal(0);
+    expect(await signers(copy)).to.have.length(2);
   });
 
   it('sign adds a second signer for a threshold of two', async () => {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -123,6 +124,22 @@ describe('FlashStore lock', () => {
 
     const held = await store.lock();
     await held.release();
+  });
+
+  it('keeps a lock of another host with an exited pid', async () => {
+    const { store, dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
+    const record = { host: `not-${hostname()}`, pid: await deadPid(), token: 'remote', acquiredAt: '2026-01-01T00:00:00Z' };
+    await writeFile(join(dir, '.lock'), `${JSON.stringify(record)}\n`);
+
+    let caught: unknown;
+    try {
+      await store.lock();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).to.be.instanceOf(BusyError);
+    expect((caught as Error).message).to.include(`process ${record.pid} on not-${hostname()} has held`);
+    expect(JSON.parse(await readFile(join(dir, '.lock'), 'utf8')).token).to.equal('remote');
   });
 
   it('takes over a lock naming this pid from an earlier process', async () => {
