@@ -12,6 +12,7 @@ import {
   addSignature,
   createPatch,
   generateKeyPair,
+  parseKeyId,
   patchFileName,
   readPatchHead,
   readPublicKeyFile,
@@ -165,10 +166,11 @@ const verify: CommandModule<object, VerifyArgs> = {
       .option('revoked-key-id', { type: 'string', array: true, default: [], describe: 'key id to refuse (repeatable)' })
       .option('source', { type: 'string', describe: 'source image: also check its digest and the digest of the applied result' }),
   handler: async (args) => {
+    const revokedKeyIds = args['revoked-key-id'].map((keyId) => parseKeyId(keyId, '--revoked-key-id'));
     const keys = await Promise.all(args['trust-key'].map((path) => readPublicKeyFile(path)));
     const report = await verifyPatchFile(
       args.file,
-      { keys, revokedKeyIds: args['revoked-key-id'], threshold: args.threshold },
+      { keys, revokedKeyIds, threshold: args.threshold },
       { sourcePath: args.source },
     );
     const { header } = report.patch;

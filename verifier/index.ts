@@ -6,6 +6,7 @@ export {
   formatPublicKeyFile,
   generateKeyPair,
   keyIdOf,
+  parseKeyId,
   parsePublicKeyHex,
   readPublicKeyFile,
   readSecretKeyFile,

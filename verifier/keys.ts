@@ -39,6 +39,17 @@ export function keyIdOf(publicKey: Uint8Array): string {
 }
 
 /** Makes a new key pair from the operating system's random source. */
+/**
+ * Returns a key id as this product writes it (16 lowercase hex digits), accepting upper case too. Anything else
+ * is an InvalidArgumentError naming `origin`: an id that can never match would silently revoke nothing.
+ */
+export function parseKeyId(text: string, origin: string): string {
+  if (!/^[0-9a-f]{16}$/i.test(text)) {
+    throw new InvalidArgumentError(`invalid ${origin} ${JSON.stringify(text.slice(0, 80))}: expected a key id of 16 hex digits, as keygen prints`);
+  }
+  return text.toLowerCase();
+}
+
 export function generateKeyPair(): SecretKey {
   const seed = ed.utils.randomSecretKey();
   return secretKeyFromSeed(seed);

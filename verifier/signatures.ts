@@ -8,7 +8,7 @@ import {
   UntrustedKeyError,
 } from '../errors/index.js';
 import { FORMAT_VERSION, type ParsedPatch, type PatchSignature } from './format.js';
-import { checkPublicKey, SIGNATURE_BYTES, type PublicKey, type SecretKey } from './keys.js';
+import { checkPublicKey, parseKeyId, SIGNATURE_BYTES, type PublicKey, type SecretKey } from './keys.js';
 
 // Domain separation: a signature over a patch header can never be replayed as a signature over anything else
 // the same vendor key signs, and the format version is bound so a header cannot be reinterpreted by another.
@@ -48,7 +48,7 @@ export function verifySignatures(patch: ParsedPatch, trust: TrustSet): string[] 
     throw new InvalidArgumentError(`invalid signature threshold: expected a whole number of at least 1, got ${trust.threshold}`);
   }
   const message = signingInput(patch.headerBytes);
-  const revoked = new Set(trust.revokedKeyIds);
+  const revoked = new Set(trust.revokedKeyIds.map((keyId) => parseKeyId(keyId, 'revoked key id')));
   const accepted = new Set<string>();
   const rejections: Rejection[] = [];
 

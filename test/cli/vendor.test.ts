@@ -144,6 +144,19 @@ describe('vendor commands', function () {
     expect(verified.stderr).to.match(/\(cause: untrustedKey\)/);
   });
 
+  it('verify refuses a patch whose signer is revoked in upper case', async () => {
+    const [keyId] = await signers(patchPath);
+    const result = await runProgram(['patch', 'verify', patchPath, '--trust-key', join(dir.path, 'vendor.pub'), '--revoked-key-id', keyId.toUpperCase()]);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(new RegExp(`key ${keyId} is revoked.*\\(cause: revokedKey\\)`));
+  });
+
+  it('verify rejects a revoked key id that is not one', async () => {
+    const result = await runProgram(['patch', 'verify', patchPath, '--trust-key', join(dir.path, 'vendor.pub'), '--revoked-key-id', '7b48']);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.equal('snmp-upgrade: invalid --revoked-key-id "7b48": expected a key id of 16 hex digits, as keygen prints (cause: invalidArgument)\n');
+  });
+
   /** Returns the key ids of a patch file's signers, as `patch inspect --json` lists them. */
   async function signers(path: string): Promise<string[]> {
     const inspected = await runProgram(['patch', 'inspect', path, '--json']);
