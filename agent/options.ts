@@ -75,7 +75,10 @@ export const AGENT_FLAG_DEFINITIONS = {
   config: { type: 'string', describe: 'JSON file adding SNMPv3 users and sinks (see docs/agent.md)' },
 } as const;
 
-/** Parses HOST:PORT or [IPV6]:PORT; the host must be an IP address, because the agent binds to it. */
+/**
+ * Parses HOST:PORT or [IPV6]:PORT; the host must be an IP address, because the agent binds to it. Port 0 is
+ * rejected: net-snmp takes it as its default port (161 to serve, 162 to receive), not as any free port.
+ */
 export function parseHostPort(text: string, what: string): ListenAddress {
   const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]+):(\d+)$/.exec(text);
   if (!match) {
@@ -87,8 +90,8 @@ export function parseHostPort(text: string, what: string): ListenAddress {
   if (isIP(host) === 0) {
     throw new InvalidArgumentError(`invalid ${what}: expected an IPv4 or IPv6 address, got ${JSON.stringify(host)}`);
   }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new InvalidArgumentError(`invalid ${what}: expected a port from 0 to 65535, got ${match[2]}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError(`invalid ${what}: expected a port from 1 to 65535, got ${match[2]}`);
   }
   return { host, port };
 }
@@ -103,7 +106,6 @@ export function parseTrapSink(text: string, inform: boolean): NotificationSink {
   }
 
   const { host, port } = parseHostPort(address, 'trap sink');
-  if (port === 0) throw new InvalidArgumentError(`invalid trap sink ${JSON.stringify(text)}: port 0 cannot receive`);
   return { host, port, version: '2c', community, inform };
 }
 

@@ -64,7 +64,7 @@ const upgradeCommand: CommandModule<object, UpgradeArgs> = {
   handler: async (args) => {
     if (args.url !== undefined) validateUrlPrefix(args.url);
     const devices = await loadInventory(args.inventory);
-    const traps = args.traps === undefined ? undefined : parseTrapsAddress(args.traps, '--traps address');
+    const traps = args.traps === undefined ? undefined : parseHostPort(args.traps, '--traps address');
     for (const [flag, value] of [['--poll', args.poll], ['--phase-timeout', args['phase-timeout']], ['--timeout', args.timeout]] as const) {
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
         throw new InvalidArgumentError(`invalid ${flag}: expected a number of seconds above 0, got ${value}`);
@@ -157,7 +157,7 @@ const trapsCommand: CommandModule<object, TrapsArgs> = {
       .option('count', { type: 'number', describe: 'Exit after this many notifications (default: run until interrupted)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON line per notification' }) as unknown as Argv<TrapsArgs>,
   handler: async (args) => {
-    const address = parseTrapsAddress(args.listen, '--listen address');
+    const address = parseHostPort(args.listen, '--listen address');
     if (args.count !== undefined && (!Number.isInteger(args.count) || args.count < 1)) {
       throw new InvalidArgumentError(`invalid --count: expected an integer of at least 1, got ${args.count}`);
     }
@@ -202,13 +202,6 @@ const managerCommand: CommandModule = {
 };
 
 export const managerCommands: CommandModule[] = [managerCommand];
-
-function parseTrapsAddress(text: string, what: string): { host: string; port: number } {
-  const address = parseHostPort(text, what);
-  // net-snmp's receiver takes port 0 as "the default port 162", so an explicit port is required.
-  if (address.port === 0) throw new InvalidArgumentError(`invalid ${what}: expected a port from 1 to 65535, got 0`);
-  return address;
-}
 
 /** One readable line per notification: time, sender, version and kind, name, then the decoded objects. */
 export function formatTrap(trap: ReceivedTrap): string {

@@ -83,6 +83,10 @@ export function validateUrlPrefix(prefix: string): void {
   if (url.hostname === '') {
     throw new BadUrlError(`invalid URL prefix ${shown}: expected a host name`);
   }
+  // Socket APIs take port 0 as "any port", and an HTTP client then falls back to port 80: never what was meant.
+  if (url.port === '0') {
+    throw new BadUrlError(`invalid URL prefix ${shown}: expected a port from 1 to 65535, got 0`);
+  }
 
   // TFTP (RFC 1350) has no authentication, so credentials in a tftp: URL are a mistake that would only leak.
   if (url.protocol === 'tftp:' && (url.username !== '' || url.password !== '')) {

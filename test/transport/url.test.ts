@@ -33,6 +33,8 @@ describe('transport URLs', () => {
       ['http://127.0.0.1/pa tches', /no spaces or control characters/],
       ['http://', /invalid URL/],
       ['tftp:/nohost', /expected a host name/],
+      ['http://127.0.0.1:0/', /expected a port from 1 to 65535, got 0/],
+      ['tftp://[::1]:0/', /expected a port from 1 to 65535, got 0/],
     ];
     for (const [prefix, message] of rejected) {
       it(`rejects ${prefix}`, () => {
