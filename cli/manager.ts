@@ -21,6 +21,7 @@ import {
   type UsmCredentials,
 } from '../manager/index.js';
 import { validateUrlPrefix } from '../transport/index.js';
+import { checkSeconds } from './values.js';
 
 interface UpgradeArgs {
   inventory: string;
@@ -65,11 +66,9 @@ const upgradeCommand: CommandModule<object, UpgradeArgs> = {
     if (args.url !== undefined) validateUrlPrefix(args.url);
     const devices = await loadInventory(args.inventory);
     const traps = args.traps === undefined ? undefined : parseHostPort(args.traps, '--traps address');
-    for (const [flag, value] of [['--poll', args.poll], ['--phase-timeout', args['phase-timeout']], ['--timeout', args.timeout]] as const) {
-      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-        throw new InvalidArgumentError(`invalid ${flag}: expected a number of seconds above 0, got ${value}`);
-      }
-    }
+    checkSeconds('--poll', args.poll);
+    checkSeconds('--phase-timeout', args['phase-timeout']);
+    checkSeconds('--timeout', args.timeout);
     if (!Number.isInteger(args.retries) || args.retries < 0) {
       throw new InvalidArgumentError(`invalid --retries: expected an integer of at least 0, got ${args.retries}`);
     }
@@ -128,6 +127,7 @@ const statusCommand: CommandModule<object, StatusArgs> = {
     if (!Number.isInteger(args.concurrency) || args.concurrency < 1) {
       throw new InvalidArgumentError(`invalid --concurrency: expected an integer of at least 1, got ${args.concurrency}`);
     }
+    checkSeconds('--timeout', args.timeout);
     const rows = await readFleetStatus(devices, { concurrency: args.concurrency, timeoutMs: args.timeout * 1000 });
 
     if (args.json) {

@@ -5,6 +5,7 @@ import { FlashStore } from '../flash/index.js';
 import { failCauseNumber } from '../errors/index.js';
 import { redactUrl } from '../transport/index.js';
 import { runUpgrade, type UpgradeOutcome, type UpgradeStatus } from '../upgrade/index.js';
+import { checkSeconds } from './values.js';
 
 interface UpgradeArgs {
   image: string;
@@ -35,6 +36,7 @@ const upgrade: CommandModule<object, UpgradeArgs> = {
       .option('windowsize', { type: 'number', describe: 'TFTP window size to request, in blocks (default 1)' })
       .option('ca-file', { type: 'string', describe: 'PEM file of certificate authorities trusted for https:' }),
   handler: async (args) => {
+    checkSeconds('--timeout', args.timeout);
     const store = await FlashStore.open(args.flash);
     const lock = await store.lock();
     const controller = new AbortController();

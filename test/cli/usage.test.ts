@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { FIRMWARE_DIR, makeTempDir, runProgram } from '../support/index.js';
@@ -85,6 +86,39 @@ describe('command line usage', function () {
     expect(line.exitStatus).to.equal(2);
     expect(line.message).to.equal('Unknown argument: bogus');
     expect(line).not.to.have.property('cause');
+  });
+
+  describe('duration options', () => {
+    let dir: { path: string; remove: () => Promise<void> };
+    let inventory: string;
+
+    before(async () => {
+      dir = await makeTempDir();
+      inventory = join(dir.path, 'devices.csv');
+      await writeFile(inventory, 'host,port,community\n127.0.0.1,1161,private\n');
+    });
+    after(async () => dir.remove());
+
+    const cases: Array<[string, string[], string]> = [
+      ['manager status --timeout 0', ['manager', 'status', '--timeout', '0'], 'invalid --timeout: expected a number of seconds above 0 and at most 86400 (one day), got 0'],
+      ['manager status --timeout 1e12', ['manager', 'status', '--timeout', '1e12'], 'got 1000000000000'],
+      ['manager upgrade --poll abc', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--poll', 'abc'], 'invalid --poll: expected a number of seconds above 0 and at most 86400 (one day), got a value that is not a number'],
+      ['manager upgrade --phase-timeout 1e9', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--phase-timeout', '1e9'], 'invalid --phase-timeout'],
+    ];
+    for (const [name, args, message] of cases) {
+      it(`rejects ${name}`, async () => {
+        const result = await runProgram([...args, '--inventory', inventory]);
+        expect(result.status).to.equal(1);
+        expect(result.stderr).to.include(message);
+        expect(result.stderr).to.match(/\(cause: invalidArgument\)\n$/);
+      });
+    }
+
+    it('rejects upgrade --timeout 1e9 before opening the flash', async () => {
+      const result = await runProgram(['upgrade', 'core.bin', 'file:///srv/patches/', '--flash', join(dir.path, 'no-flash'), '--timeout', '1e9']);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.include('invalid --timeout: expected a number of seconds above 0 and at most 86400 (one day), got 1000000000');
+    });
   });
 
   it('rejects a misspelt command', async () => {
