@@ -1,4 +1,4 @@
-import yargs, { type CommandModule } from 'yargs';
+import yargs, { type Arguments, type CommandModule } from 'yargs';
 
 import { UpgradeError } from '../errors/index.js';
 
@@ -51,6 +51,7 @@ export async function runCli(args: string[]): Promise<number> {
     .scriptName('snmp-upgrade')
     .command(await loadCommands(args))
     .demandCommand(1, 'a command is required; see --help')
+    .check(rejectRepeatedOptions, true)
     .strict()
     .help()
     .version()
@@ -84,6 +85,22 @@ function reportUsageError(message: string, json: boolean): number {
 function writeJsonError(exitStatus: number, message: string, cause?: string): void {
   const line = { time: new Date().toISOString(), event: 'error', exitStatus, message, ...(cause === undefined ? {} : { cause }) };
   process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+/**
+ * Rejects an option given more than once unless the command declares it repeatable (`--key`, `--trust-key`).
+ * yargs would hand such an option to the command as a list, which ended in a type error (`--flash a --flash b`)
+ * or in a file name made of both values (`a,b`).
+ */
+function rejectRepeatedOptions(argv: Arguments, options: unknown): true {
+  // yargs 18 passes its table of the command's options, whose `array` lists the repeatable ones; its types say less.
+  const repeatable = new Set((options as { array?: string[] }).array ?? []);
+  for (const [name, value] of Object.entries(argv)) {
+    const option = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+    if (name === '_' || name !== option || !Array.isArray(value) || repeatable.has(option)) continue;
+    throw new UsageError(`option --${option} given more than once: expected one value, got ${value.map(String).join(', ')}`);
+  }
+  return true;
 }
 
 /** Options the program takes without a command. */

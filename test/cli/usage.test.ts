@@ -25,6 +25,18 @@ describe('command line usage', function () {
     }
   });
 
+  it('rejects an option given twice', async () => {
+    const result = await runProgram(['flash', 'show', '--flash', 'a', '--flash', 'b']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: option --flash given more than once: expected one value, got a, b\n');
+  });
+
+  it('rejects a kebab-case option given twice', async () => {
+    const result = await runProgram(['manager', 'upgrade', '--inventory', 'devices.csv', '--phase-timeout', '5', '--phase-timeout', '6']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: option --phase-timeout given more than once: expected one value, got 5, 6\n');
+  });
+
   it('asks for a command when given none', async () => {
     const result = await runProgram([]);
     expect(result.status).to.equal(2);
