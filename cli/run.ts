@@ -93,7 +93,7 @@ function writeJsonError(exitStatus: number, message: string, cause?: string): vo
  * or in a file name made of both values (`a,b`).
  */
 function rejectRepeatedOptions(argv: Arguments, options: unknown): true {
-  // yargs 18 passes its table of the command's options, whose `array` lists the repeatable ones; its types say less.
+  // yargs 18 passes its table of the command's options, whose `array` lists the repeatable ones, though its types omit it.
   const repeatable = new Set((options as { array?: string[] }).array ?? []);
   for (const [name, value] of Object.entries(argv)) {
     const option = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);

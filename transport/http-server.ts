@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { AccessViolationError, FileNotFoundError, UpgradeError } from '../errors/index.js';
+import { AccessViolationError, FileNotFoundError, InvalidArgumentError, UpgradeError } from '../errors/index.js';
 import { openServedFile, type ServedFile } from './served-file.js';
 
 /** One finished HTTP or TFTP transfer, as the patch server logs it. */
@@ -48,9 +48,10 @@ export async function startHttpServer(
   server.keepAliveTimeout = 5_000;
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (error: Error) => reject(listenFailure('HTTP', address, error));
+    server.once('error', fail);
     server.listen(address.port, address.host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
@@ -179,4 +180,9 @@ function statusText(status: number): string {
   if (status === 404) return 'not found';
   if (status === 403) return 'forbidden';
   return 'internal error';
+}
+
+/** Names the address a server could not listen on (in use, or a host name that does not resolve), and why. */
+export function listenFailure(protocol: string, address: { host: string; port: number }, error: Error): InvalidArgumentError {
+  return new InvalidArgumentError(`cannot serve ${protocol} on ${formatEndpoint(address.host, address.port)}: ${error.message}`, { cause: error });
 }

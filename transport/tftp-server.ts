@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
 import { AccessViolationError, FileNotFoundError, InvalidArgumentError } from '../errors/index.js';
 import { DatagramQueue, type Datagram } from './datagram-queue.js';
-import { formatEndpoint, type TransferRecord } from './http-server.js';
+import { formatEndpoint, listenFailure, type TransferRecord } from './http-server.js';
 import { openServedFile, type ServedFile } from './served-file.js';
 import {
   ERROR_CODE,
@@ -90,9 +90,10 @@ export async function startTftpServer(
   });
 
   await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
+    const fail = (error: Error) => reject(listenFailure('TFTP', address, error));
+    listener.once('error', fail);
     listener.bind(address.port, address.host, () => {
-      listener.off('error', reject);
+      listener.off('error', fail);
       resolve();
     });
   });

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import { defaultFetcher } from '../../transport/index.js';
@@ -64,6 +66,35 @@ describe('serve command', function () {
     const result = await runProgram(['serve', '--root', join(dir.path, 'missing'), '--tftp', `127.0.0.1:${await freeUdpPort()}`]);
     expect(result.status).to.equal(1);
     expect(result.stderr).to.match(/patch folder .*missing not found: expected an existing folder to serve \(cause: invalidArgument\)/);
+  });
+
+  it('names an HTTP port already in use', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = await runProgram(['serve', '--root', root, '--http', `127.0.0.1:${port}`]);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.match(new RegExp(`^snmp-upgrade: cannot serve HTTP on 127\\.0\\.0\\.1:${port}: listen EADDRINUSE.*\\(cause: invalidArgument\\)\\n$`));
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('names a TFTP port already in use', async () => {
+    const taken = createSocket('udp4');
+    taken.bind(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address();
+    const httpPort = await freeTcpPort();
+    try {
+      const result = await runProgram(['serve', '--root', root, '--http', `127.0.0.1:${httpPort}`, '--tftp', `127.0.0.1:${port}`]);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.match(new RegExp(`^snmp-upgrade: cannot serve TFTP on 127\\.0\\.0\\.1:${port}: bind EADDRINUSE.*\\(cause: invalidArgument\\)\\n$`));
+    } finally {
+      taken.close();
+    }
   });
 
   it('rejects a malformed address', async () => {
