@@ -1,12 +1,12 @@
 /** Vendor commands: keygen and patch create, sign, inspect, verify. */
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import type { CommandModule } from 'yargs';
 
 import { codecById, codecByName, codecNames } from '../delta/index.js';
-import { BusyError, InvalidArgumentError } from '../errors/index.js';
+import { BusyError, InvalidArgumentError, UpgradeError } from '../errors/index.js';
 import { acquireFileLock, linkExclusively, type FileLock } from '../flash/index.js';
 import {
   addSignature,
@@ -27,6 +27,9 @@ const keygen: CommandModule<object, { out: string }> = {
   describe: 'Make an Ed25519 vendor signing key: BASE.key (secret, mode 0600) and BASE.pub',
   builder: (yargs) => yargs.option('out', { type: 'string', demandOption: true, describe: 'path and base name of the two key files' }),
   handler: async ({ out }) => {
+    if (basename(out) === '' || out.endsWith('/')) {
+      throw new InvalidArgumentError(`invalid --out ${JSON.stringify(out)}: expected a path ending in a base name, such as keys/vendor`);
+    }
     const key = generateKeyPair();
     const { secretPath, publicPath } = await writeKeyPair(out, key);
     process.stdout.write(`key id ${key.keyId}\nsecret key: ${secretPath}\npublic key: ${publicPath}\n`);
@@ -69,9 +72,18 @@ const create: CommandModule<object, CreateArgs> = {
     // A patch already in the folder may carry other vendors' signatures, so it is replaced only on request. This
     // early check saves the encode; linkExclusively checks again as the file goes in.
     const path = join(args.out, patchFileName(args.platform, args.from));
+    const folder = await stat(args.out).catch(() => undefined);
+    if (folder !== undefined && !folder.isDirectory()) {
+      throw new InvalidArgumentError(`invalid --out ${args.out}: expected a folder for the patch, got a file`);
+    }
     if (!args.force && (await exists(path))) throw patchExists(path);
 
     const keys = await Promise.all(args.key.map((keyPath) => readSecretKeyFile(keyPath)));
+    const keyIds = keys.map((key) => key.keyId);
+    const repeated = keyIds.find((keyId, index) => keyIds.indexOf(keyId) !== index);
+    if (repeated !== undefined) {
+      throw new InvalidArgumentError(`signing key ${repeated} given twice: expected each key once, as a device counts it once`);
+    }
     const [source, target] = await Promise.all([readInput(args.old, 'source image'), readInput(args.new, 'target image')]);
     const patch = await createPatch({
       source,
@@ -84,7 +96,9 @@ const create: CommandModule<object, CreateArgs> = {
       keys,
     });
 
-    await mkdir(args.out, { recursive: true });
+    await mkdir(args.out, { recursive: true }).catch((error: unknown) => {
+      throw new InvalidArgumentError(`cannot create folder ${args.out}: ${(error as Error).message}`, { cause: error });
+    });
     const temporary = `${path}.creating-${process.pid}`;
     const lock = await lockPatchFile(path);
     try {
@@ -96,6 +110,9 @@ const create: CommandModule<object, CreateArgs> = {
       } else if (!(await linkExclusively(temporary, path))) {
         throw patchExists(path);
       }
+    } catch (error) {
+      if (error instanceof UpgradeError) throw error;
+      throw new InvalidArgumentError(`cannot write patch file ${path}: ${(error as Error).message}`, { cause: error });
     } finally {
       await rm(temporary, { force: true });
       await lock.release();

@@ -53,6 +53,9 @@ export async function createPatch(options: CreatePatchOptions): Promise<{ fileNa
   const fileName = patchFileName(options.platform, options.sourceVersion);
   validateIdentifier('version', options.targetVersion);
   if (options.keys.length === 0) throw new InvalidArgumentError('patch create needs at least one signing key, got none');
+  if (options.sourceVersion === options.targetVersion) {
+    throw new InvalidArgumentError(`target version ${options.targetVersion} is the source version: expected a patch to another version`);
+  }
   if (options.securityCounter < 0n || options.securityCounter >= 2n ** 64n) {
     throw new InvalidArgumentError(`invalid security counter: expected 0 to 2^64-1, got ${options.securityCounter}`);
   }
@@ -82,14 +85,19 @@ export async function readPatchHead(path: string): Promise<ParsedPatch & { fileS
   const handle = await open(path, 'r').catch((error: unknown) => {
     throw unreadablePatch(path, error);
   });
+  let head: Buffer;
+  let size: number;
   try {
-    const { size } = await handle.stat();
-    const head = Buffer.alloc(Math.min(size, MAX_HEAD_BYTES));
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return { ...parsePatchHead(head.subarray(0, bytesRead), size), fileSize: size };
+    // A folder opens like a file on Linux and fails only when read (EISDIR).
+    size = (await handle.stat()).size;
+    head = Buffer.alloc(Math.min(size, MAX_HEAD_BYTES));
+    head = head.subarray(0, (await handle.read(head, 0, head.length, 0)).bytesRead);
+  } catch (error) {
+    throw unreadablePatch(path, error);
   } finally {
     await handle.close();
   }
+  return { ...parsePatchHead(head, size), fileSize: size };
 }
 
 /** Adds one signature to a patch file in place (write to a temporary name, then rename). */

@@ -46,9 +46,9 @@ export async function verifyPatchFile(path: string, trust: TrustSet, options: { 
 }
 
 async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch (error) {
+  const info = await stat(path).catch((error: unknown) => {
     throw new InvalidArgumentError(`cannot read source image ${path}: ${(error as Error).message}`, { cause: error });
-  }
+  });
+  if (!info.isFile()) throw new InvalidArgumentError(`invalid source image ${path}: expected a file, got a folder or another kind of entry`);
+  return info.size;
 }

@@ -49,6 +49,15 @@ describe('vendor commands', function () {
     expect(await readdir(dir.path)).not.to.include('missing');
   });
 
+  for (const out of ['', 'keys/']) {
+    it(`keygen rejects --out ${JSON.stringify(out)}`, async () => {
+      const result = await runProgram(['keygen', '--out', out], { cwd: dir.path });
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.include(`invalid --out ${JSON.stringify(out)}: expected a path ending in a base name, such as keys/vendor`);
+      expect(await readdir(dir.path)).not.to.include('.key');
+    });
+  }
+
   it('keygen leaves no secret key when the public one exists', async () => {
     const base = join(dir.path, 'half');
     await writeFile(`${base}.pub`, 'someone else\'s key\n');
@@ -228,6 +237,61 @@ describe('vendor commands', function () {
       expect(created.stderr).to.match(/invalid (platform|version).*\(cause: invalidArgument\)/);
     });
   }
+
+  /** Runs patch create on the iwlwifi pair from version 1 to 2, with `extra` options added or replacing these. */
+  function createWith(extra: Record<string, string | string[]>, flags: string[] = []): ReturnType<typeof runProgram> {
+    const options: Record<string, string | string[]> = {
+      old: OLD, new: NEW, platform: 'p', from: '1', to: '2', counter: '1', key: join(dir.path, 'vendor.key'), out: join(dir.path, 'out'), ...extra,
+    };
+    const args = Object.entries(options).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).flatMap((item) => [`--${name}`, item]));
+    return runProgram(['patch', 'create', ...args, ...flags]);
+  }
+
+  it('create rejects a file as the output folder', async () => {
+    const file = join(dir.path, 'not-a-folder');
+    await writeFile(file, 'kept\n');
+    const result = await createWith({ out: file });
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/invalid --out .*not-a-folder: expected a folder for the patch, got a file \(cause: invalidArgument\)/);
+    expect(await readFile(file, 'utf8')).to.equal('kept\n');
+  });
+
+  it('create --force leaves a folder of the patch name', async () => {
+    const out = join(dir.path, 'folder-named');
+    await mkdir(join(out, 'p_1.patch'), { recursive: true });
+    const result = await createWith({ out }, ['--force']);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/cannot write patch file .*p_1\.patch: EISDIR.*\(cause: invalidArgument\)/);
+    expect((await stat(join(out, 'p_1.patch'))).isDirectory()).to.equal(true);
+    expect(await readdir(out)).to.deep.equal(['p_1.patch']);
+  });
+
+  it('create rejects one signing key given twice', async () => {
+    const key = join(dir.path, 'vendor.key');
+    const result = await createWith({ key: [key, key], out: join(dir.path, 'twice') });
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/signing key [0-9a-f]{16} given twice: expected each key once/);
+    expect(await readdir(dir.path)).not.to.include('twice');
+  });
+
+  it('create rejects a target version equal to the source', async () => {
+    const result = await createWith({ to: '1', out: join(dir.path, 'same') });
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/target version 1 is the source version: expected a patch to another version \(cause: invalidArgument\)/);
+    expect(await readdir(dir.path)).not.to.include('same');
+  });
+
+  it('inspect names a folder given as the patch', async () => {
+    const result = await runProgram(['patch', 'inspect', dir.path]);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/^snmp-upgrade: cannot read patch file .*: EISDIR.*\(cause: invalidArgument\)\n$/);
+  });
+
+  it('verify names a folder given as the source', async () => {
+    const result = await runProgram(['patch', 'verify', patchPath, '--trust-key', join(dir.path, 'vendor.pub'), '--source', dir.path]);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/invalid source image .*: expected a file, got a folder or another kind of entry \(cause: invalidArgument\)/);
+  });
 
   it('create refuses a counter beyond 64 bits', async () => {
     const created = await runProgram([
