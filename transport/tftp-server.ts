@@ -50,13 +50,13 @@ export async function startTftpServer(
   const listener = createSocket(family);
   const sessions = new Map<string, SendSession>();
   const limits = {
-    maxBlksize: Math.min(settings.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE),
+    maxBlksize: settings.maxBlksize ?? MAX_BLKSIZE,
     maxWindowsize: settings.maxWindowsize ?? 64,
     timeoutMs: settings.timeoutMs ?? 1000,
     retries: settings.retries ?? 5,
   };
   const maxSessions = settings.maxSessions ?? 256;
-  if (!Number.isInteger(limits.maxBlksize) || limits.maxBlksize < MIN_BLKSIZE) {
+  if (!Number.isInteger(limits.maxBlksize) || limits.maxBlksize < MIN_BLKSIZE || limits.maxBlksize > MAX_BLKSIZE) {
     throw new InvalidArgumentError(`invalid TFTP maximum blksize ${settings.maxBlksize}: expected an integer from ${MIN_BLKSIZE} to ${MAX_BLKSIZE}`);
   }
   if (!Number.isInteger(limits.maxWindowsize) || limits.maxWindowsize < 1 || limits.maxWindowsize > MAX_WINDOWSIZE) {

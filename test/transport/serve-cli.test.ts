@@ -97,6 +97,14 @@ describe('serve command', function () {
     }
   });
 
+  for (const blksize of ['7', '70000']) {
+    it(`rejects --tftp-max-blksize ${blksize}`, async () => {
+      const result = await runProgram(['serve', '--root', root, '--tftp', `127.0.0.1:${await freeUdpPort()}`, '--tftp-max-blksize', blksize]);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.include(`invalid TFTP maximum blksize ${blksize}: expected an integer from 8 to 65464`);
+    });
+  }
+
   it('rejects a malformed address', async () => {
     const result = await runProgram(['serve', '--root', root, '--http', 'localhost']);
     expect(result.status).to.equal(1);
