@@ -109,8 +109,10 @@ export function parseTrapSink(text: string, inform: boolean): NotificationSink {
   return { host, port, version: '2c', community, inform };
 }
 
-function asList(value: string | string[] | undefined): string[] {
+/** Returns a repeatable flag's values; the flag given with no value at all (`--ro-community` last) is an error. */
+function asList(value: string | string[] | undefined, flag: string): string[] {
   if (value === undefined) return [];
+  if (Array.isArray(value) && value.length === 0) throw new InvalidArgumentError(`invalid ${flag}: expected a value after it, got none`);
   return Array.isArray(value) ? value : [value];
 }
 
@@ -119,10 +121,10 @@ export async function parseAgentFlags(flags: AgentFlags): Promise<AgentNetworkOp
   const inform = flags.inform ?? false;
   const options: AgentNetworkOptions = {
     listen: parseHostPort(flags.listen, '--listen address'),
-    roCommunities: asList(flags.roCommunity),
-    rwCommunities: asList(flags.rwCommunity),
+    roCommunities: asList(flags.roCommunity, '--ro-community'),
+    rwCommunities: asList(flags.rwCommunity, '--rw-community'),
     users: [],
-    sinks: asList(flags.trapSink).map((sink) => parseTrapSink(sink, inform)),
+    sinks: asList(flags.trapSink, '--trap-sink').map((sink) => parseTrapSink(sink, inform)),
     informRetries: DEFAULT_INFORM_RETRIES,
     informTimeoutMs: DEFAULT_INFORM_TIMEOUT_MS,
   };

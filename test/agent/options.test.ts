@@ -82,6 +82,14 @@ describe('agent options', () => {
       }
     });
 
+    for (const [flag, option] of [['roCommunity', '--ro-community'], ['rwCommunity', '--rw-community'], ['trapSink', '--trap-sink']]) {
+      it(`rejects ${option} without a value`, async () => {
+        const error = await parseAgentFlags({ listen: '127.0.0.1:1161', [flag]: [] }).catch((caught: unknown) => caught);
+        expect(error).to.be.instanceOf(InvalidArgumentError);
+        expect((error as Error).message).to.equal(`invalid ${option}: expected a value after it, got none`);
+      });
+    }
+
     it('rejects a missing config file', async () => {
       const error = await parseAgentFlags({ listen: '127.0.0.1:1161', config: '/nonexistent/agent.json' }).catch((caught: unknown) => caught);
       expect(error).to.be.instanceOf(InvalidArgumentError);
