@@ -21,6 +21,7 @@ import {
   type UsmCredentials,
 } from '../manager/index.js';
 import { validateUrlPrefix } from '../transport/index.js';
+import { validateIdentifier } from '../verifier/index.js';
 import { checkSeconds } from './values.js';
 
 interface UpgradeArgs {
@@ -64,6 +65,8 @@ const upgradeCommand: CommandModule<object, UpgradeArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON line per event and a summary line' }) as unknown as Argv<UpgradeArgs>,
   handler: async (args) => {
     if (args.url !== undefined) validateUrlPrefix(args.url);
+    if (args.image !== undefined) validateIdentifier('image name', args.image);
+    if (args['target-version'] !== undefined) validateIdentifier('version', args['target-version']);
     const devices = await loadInventory(args.inventory);
     const traps = args.traps === undefined ? undefined : parseHostPort(args.traps, '--traps address');
     checkSeconds('--poll', args.poll);

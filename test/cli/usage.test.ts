@@ -100,7 +100,7 @@ describe('command line usage', function () {
     expect(line).not.to.have.property('cause');
   });
 
-  describe('duration options', () => {
+  describe('option values', () => {
     let dir: { path: string; remove: () => Promise<void> };
     let inventory: string;
 
@@ -116,6 +116,8 @@ describe('command line usage', function () {
       ['manager status --timeout 1e12', ['manager', 'status', '--timeout', '1e12'], 'got 1000000000000'],
       ['manager upgrade --poll abc', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--poll', 'abc'], 'invalid --poll: expected a number of seconds above 0 and at most 86400 (one day), got a value that is not a number'],
       ['manager upgrade --phase-timeout 1e9', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--phase-timeout', '1e9'], 'invalid --phase-timeout'],
+      ['manager upgrade --image ../x', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--image', '../x'], 'invalid image name "../x"'],
+      ['manager upgrade --target-version "a b"', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--target-version', 'a b'], 'invalid version "a b"'],
     ];
     for (const [name, args, message] of cases) {
       it(`rejects ${name}`, async () => {
