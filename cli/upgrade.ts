@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 
 import { FlashStore } from '../flash/index.js';
 import { failCauseNumber } from '../errors/index.js';
-import { redactUrl } from '../transport/index.js';
+import { checkTftpOptions, redactUrl } from '../transport/index.js';
 import { runUpgrade, type UpgradeOutcome, type UpgradeStatus } from '../upgrade/index.js';
 import { checkSeconds } from './values.js';
 
@@ -37,6 +37,7 @@ const upgrade: CommandModule<object, UpgradeArgs> = {
       .option('ca-file', { type: 'string', describe: 'PEM file of certificate authorities trusted for https:' }),
   handler: async (args) => {
     checkSeconds('--timeout', args.timeout);
+    checkTftpOptions({ blksize: args.blksize, windowsize: args.windowsize });
     const store = await FlashStore.open(args.flash);
     const lock = await store.lock();
     const controller = new AbortController();

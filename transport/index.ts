@@ -13,6 +13,7 @@ import { redactUrl, validateUrlPrefix } from './url.js';
 export type { FetchOptions, FetchResult, Fetcher, HttpFetchOptions, TftpFetchOptions } from './types.js';
 export { joinPatchUrl, redactUrl, validateFileName, validateUrlPrefix } from './url.js';
 export { startPatchServer, type PatchServer, type PatchServerOptions } from './patch-server.js';
+export { checkTftpOptions } from './tftp-client.js';
 export type { TftpServerSettings } from './tftp-server.js';
 
 type ProtocolClient = (transfer: Transfer) => Promise<void>;

@@ -14,6 +14,7 @@ import {
 } from '../errors/index.js';
 import { DatagramQueue, type Datagram } from './datagram-queue.js';
 import type { Transfer } from './staging.js';
+import type { TftpFetchOptions } from './types.js';
 import {
   ERROR_CODE,
   MAX_BLKSIZE,
@@ -97,7 +98,14 @@ export async function fetchTftp(transfer: Transfer): Promise<void> {
 }
 
 function readSettings(transfer: Transfer): ClientSettings {
-  const options = transfer.options.tftp ?? {};
+  return checkTftpOptions(transfer.options.tftp ?? {});
+}
+
+/**
+ * Returns the TFTP client's settings with the defaults filled in, or throws InvalidArgumentError for a value out
+ * of range. The device's command checks them before any transfer, whatever the URL's scheme.
+ */
+export function checkTftpOptions(options: TftpFetchOptions): ClientSettings {
   const settings = {
     blksize: options.blksize ?? DEFAULT_BLKSIZE,
     windowsize: options.windowsize ?? DEFAULT_WINDOWSIZE,

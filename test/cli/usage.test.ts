@@ -128,6 +128,12 @@ describe('command line usage', function () {
       });
     }
 
+    it('rejects upgrade --blksize 70000 for a file: prefix too', async () => {
+      const result = await runProgram(['upgrade', 'core.bin', 'file:///srv/patches/', '--flash', join(dir.path, 'no-flash'), '--blksize', '70000']);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.include('invalid TFTP blksize 70000: expected an integer from 8 to 65464');
+    });
+
     it('rejects upgrade --timeout 1e9 before opening the flash', async () => {
       const result = await runProgram(['upgrade', 'core.bin', 'file:///srv/patches/', '--flash', join(dir.path, 'no-flash'), '--timeout', '1e9']);
       expect(result.status).to.equal(1);
