@@ -15,7 +15,7 @@ const UNFINISHED_LOCK_GRACE_MS = 5000;
 
 /** Content of the lock file: who holds it, and a token so that a holder only ever removes its own lock. */
 interface LockRecord {
-  /** Host name of the holder; a holder on another host of a shared folder cannot be checked, so it counts as alive. */
+  /** Host name of the holder, for locks in folders that several hosts share (see acquireFileLock). */
   host: string | undefined;
   pid: number;
   /** Start time of the process in clock ticks since boot (Linux /proc), so a reused pid is not taken for the holder. */
@@ -38,7 +38,9 @@ const heldInThisProcess = new Set<string>();
  */
 export async function acquireLock(path: string, io: FlashIo = DEFAULT_FLASH_IO): Promise<FlashLock> {
   try {
-    return await takeLock(path, io.link ?? link, 'flash');
+    // The flash belongs to one device, whose host name may change between boots (a container gets a new one each
+    // start), so the holder's pid and start time decide alone.
+    return await takeLock(path, io.link ?? link, 'flash', false);
   } catch (error) {
     throw asFlashWriteError(error, `taking the flash lock ${path}`);
   }
@@ -46,11 +48,13 @@ export async function acquireLock(path: string, io: FlashIo = DEFAULT_FLASH_IO):
 
 /**
  * Takes the lock file at `path` for some other file, named by `subject` in the BusyError a live holder causes
- * (`patch FILE is busy: ...`). Failing to create the lock file is an InvalidArgumentError that names it.
+ * (`patch FILE is busy: ...`). The folder may be shared by several hosts, and a holder on another host cannot be
+ * checked from here, so its lock is never taken over as stale. Failing to create the lock file is an
+ * InvalidArgumentError that names it.
  */
 export async function acquireFileLock(path: string, subject: string): Promise<FlashLock> {
   try {
-    return await takeLock(path, link, subject);
+    return await takeLock(path, link, subject, true);
   } catch (error) {
     if (error instanceof UpgradeError) throw error;
     throw new InvalidArgumentError(`cannot take the lock file ${path}: ${(error as Error).message}`, { cause: error });
@@ -59,7 +63,7 @@ export async function acquireFileLock(path: string, subject: string): Promise<Fl
 
 type LinkFile = (existingPath: string, newPath: string) => Promise<void>;
 
-async function takeLock(path: string, linkFile: LinkFile, subject: string): Promise<FlashLock> {
+async function takeLock(path: string, linkFile: LinkFile, subject: string, sharedFolder: boolean): Promise<FlashLock> {
   const own: LockRecord = { host: hostname(), pid: process.pid, processStart: await processStartTime(process.pid), token: randomBytes(8).toString('hex'), acquiredAt: new Date().toISOString() };
   const content = `${JSON.stringify(own)}\n`;
 
@@ -73,7 +77,7 @@ async function takeLock(path: string, linkFile: LinkFile, subject: string): Prom
     const holderText = await readFile(path, 'utf8').catch(() => undefined);
     if (holderText === undefined) continue;
     const holder = parseLockRecord(holderText);
-    if (holder && (await isHolderAlive(path, holder))) {
+    if (holder && (await isHolderAlive(path, holder, sharedFolder))) {
       const who = holder.host === undefined || holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
       throw new BusyError(`${subject} is busy: ${who} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
     }
@@ -159,8 +163,8 @@ function parseLockRecord(text: string): LockRecord | undefined {
   }
 }
 
-async function isHolderAlive(path: string, holder: LockRecord): Promise<boolean> {
-  if (holder.host !== undefined && holder.host !== hostname()) return true;
+async function isHolderAlive(path: string, holder: LockRecord, sharedFolder: boolean): Promise<boolean> {
+  if (sharedFolder && holder.host !== undefined && holder.host !== hostname()) return true;
   if (holder.pid === process.pid) return heldInThisProcess.has(path);
   if (!isProcessAlive(holder.pid)) return false;
 

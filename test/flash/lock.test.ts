@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 
 import { BusyError } from '../../errors/index.js';
-import { DEFAULT_FLASH_IO, FlashStore, type FlashIo } from '../../flash/index.js';
+import { acquireFileLock, DEFAULT_FLASH_IO, FlashStore, type FlashIo } from '../../flash/index.js';
 import { makeTempDir } from '../support/index.js';
 import { makeFlash, startLockHolder } from './fixtures.js';
 
@@ -126,20 +126,30 @@ describe('FlashStore lock', () => {
     await held.release();
   });
 
-  it('keeps a lock of another host with an exited pid', async () => {
+  it('takes over a lock of an exited pid under another host name', async () => {
+    // A device in a container gets a new host name with each start, so the flash lock ignores the name.
     const { store, dir } = await makeFlash(work.path, { capacityBytes: 1024 * 1024, imageBytes: 1000 });
-    const record = { host: `not-${hostname()}`, pid: await deadPid(), token: 'remote', acquiredAt: '2026-01-01T00:00:00Z' };
+    const record = { host: `not-${hostname()}`, pid: await deadPid(), token: 'earlier', acquiredAt: '2026-01-01T00:00:00Z' };
     await writeFile(join(dir, '.lock'), `${JSON.stringify(record)}\n`);
+
+    const held = await store.lock();
+    await held.release();
+  });
+
+  it('keeps a file lock of another host with an exited pid', async () => {
+    const path = join(work.path, 'p_1.patch.lock');
+    const record = { host: `not-${hostname()}`, pid: await deadPid(), token: 'remote', acquiredAt: '2026-01-01T00:00:00Z' };
+    await writeFile(path, `${JSON.stringify(record)}\n`);
 
     let caught: unknown;
     try {
-      await store.lock();
+      await acquireFileLock(path, 'patch p_1.patch');
     } catch (error) {
       caught = error;
     }
     expect(caught).to.be.instanceOf(BusyError);
-    expect((caught as Error).message).to.include(`process ${record.pid} on not-${hostname()} has held`);
-    expect(JSON.parse(await readFile(join(dir, '.lock'), 'utf8')).token).to.equal('remote');
+    expect((caught as Error).message).to.include(`patch p_1.patch is busy: process ${record.pid} on not-${hostname()} has held`);
+    expect(JSON.parse(await readFile(path, 'utf8')).token).to.equal('remote');
   });
 
   it('takes over a lock naming this pid from an earlier process', async () => {
