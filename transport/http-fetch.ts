@@ -123,6 +123,10 @@ function readSettings(transfer: Transfer): HttpSettings {
     } catch (error) {
       throw new InvalidArgumentError(`CA file ${options.caFile} cannot be read: ${(error as Error).message}`, { cause: error });
     }
+    // Node would take a file without a certificate and fail only at the handshake, as if the server were at fault.
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new InvalidArgumentError(`CA file ${options.caFile} holds no certificate: expected PEM text with -----BEGIN CERTIFICATE-----`);
+    }
   }
 
   const url = new URL(transfer.url);
@@ -302,10 +306,12 @@ function statusError(response: IncomingMessage, transfer: Transfer): UpgradeErro
 function requestError(error: Error, shownUrl: string): Error {
   if (error instanceof UpgradeError || error.name === 'AbortError') return error;
   const code = (error as NodeJS.ErrnoException).code ?? '';
-  if (code.startsWith('ERR_TLS') || /certificate|self.signed|SSL/i.test(`${code} ${error.message}`)) {
-    return new TransferError(`TLS verification of ${shownUrl} failed: ${error.message} (${code}); pass a CA file if the server uses a private CA`, { cause: error });
+  // OpenSSL's messages can end in a line break, and an error is one line in logs and on the terminal.
+  const message = error.message.replace(/\s+/g, ' ').trim();
+  if (code.startsWith('ERR_TLS') || /certificate|self.signed|SSL/i.test(`${code} ${message}`)) {
+    return new TransferError(`TLS verification of ${shownUrl} failed: ${message} (${code}); pass a CA file if the server uses a private CA`, { cause: error });
   }
-  return new TransferError(`request for ${shownUrl} failed: ${error.message}`, { cause: error });
+  return new TransferError(`request for ${shownUrl} failed: ${message}`, { cause: error });
 }
 
 function interruptionError(transfer: Transfer, expectedTotal: number | undefined, interruption: Interruption | undefined): UpgradeError {

@@ -463,6 +463,16 @@ describe('HTTP transport', function () {
       );
     });
 
+    it('reports a CA file without a certificate', async () => {
+      const garbage = join(dir.path, 'garbage.pem');
+      await writeFile(garbage, 'not a certificate\n');
+      await expectRejection(
+        defaultFetcher.fetchToFile('https://127.0.0.1:9/a.patch', staging, options({ http: { caFile: garbage } })),
+        InvalidArgumentError,
+        /CA file .*garbage\.pem holds no certificate: expected PEM text with -----BEGIN CERTIFICATE-----/,
+      );
+    });
+
     it('times out a stalled handshake', async () => {
       // Accepts TCP connections and never replies to the TLS ClientHello.
       const sockets: Socket[] = [];
