@@ -154,6 +154,8 @@ function deviceFromRow(row: Map<Column, { value: string; where: string }>, sourc
   const host = value('host');
   if (host === '') fail('host', 'expected a host name or IP address, got an empty field');
   if (isIP(host) === 0 && !HOST_NAME.test(host)) fail('host', `expected a host name or IP address, got ${JSON.stringify(host)}`);
+  // A top-level domain is never all digits, so such a name is a mistyped IPv4 address, not one to look up in DNS.
+  if (isIP(host) === 0 && /(^|\.)\d+$/.test(host)) fail('host', `expected a valid IPv4 address, got ${JSON.stringify(host)}`);
 
   const portText = value('port');
   const port = Number(portText);

@@ -60,6 +60,7 @@ describe('manager inventory', () => {
     ['bad port', 'host,port,community\n127.0.0.11,161,x\n127.0.0.12,16x1,x\n', /fleet\.csv line 3, column 2 \(port\): expected a UDP port from 1 to 65535, got "16x1"/],
     ['port zero', 'host,port,community\n127.0.0.11,0,x\n', /line 2, column 2 \(port\): expected a UDP port/],
     ['bad host', 'host,port,community\nrouter_1!,161,x\n', /line 2, column 1 \(host\): expected a host name or IP address, got "router_1!"/],
+    ['bad IPv4 address', 'host,port,community\n999.999.1.1,161,x\n', /line 2, column 1 \(host\): expected a valid IPv4 address, got "999.999.1.1"/],
     ['empty community', 'host,port,community\n127.0.0.11,161,\n', /line 2, column 3 \(community\): expected the SNMPv2c community/],
     ['field count', 'host,port,community\n127.0.0.11,161\n', /line 2: expected 3 fields as in the header, got 2/],
     ['bad version', 'host,port,community,version\n127.0.0.11,161,x,1\n', /line 2, column 4 \(version\): expected 2c or 3, got "1"/],
