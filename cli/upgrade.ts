@@ -130,7 +130,7 @@ function printResult(outcome: UpgradeOutcome, urlPrefix: string): void {
   const versions = `${outcome.sourceVersion || '?'} -> ${outcome.targetVersion || '?'}`;
   switch (outcome.result) {
     case 'installed':
-      process.stdout.write(`installed ${outcome.bootImage} (${versions}) from ${urlPrefix}${outcome.patchName}; it boots at the next reload\n`);
+      process.stdout.write(`installed ${outcome.bootImage} (${versions}) from ${patchUrl(urlPrefix, outcome.patchName)}; it boots at the next reload\n`);
       break;
     case 'alreadyAtTarget':
       process.stdout.write(`already at target: ${outcome.bootImage} (${outcome.targetVersion}) is set to boot; nothing written\n`);
@@ -141,4 +141,9 @@ function printResult(outcome: UpgradeOutcome, urlPrefix: string): void {
     default:
       process.stderr.write(`snmp-upgrade: upgrade ${outcome.result}: ${outcome.failReason} (cause: ${outcome.failCause})\n`);
   }
+}
+
+/** Joins a prefix and a patch name for display, with one slash between them, as the device joins them to fetch. */
+function patchUrl(urlPrefix: string, patchName: string | undefined): string {
+  return `${urlPrefix}${urlPrefix.endsWith('/') ? '' : '/'}${patchName ?? ''}`;
 }

@@ -106,7 +106,9 @@ const create: CommandModule<object, CreateArgs> = {
       // Without --force, a patch that a second create wrote while this one encoded stays. Where linkExclusively
       // has to copy, a crash during the copy can leave part of a patch behind, which devices reject by its digests.
       if (args.force) {
+        const replaced = await readPatchHead(path).catch(() => undefined);
         await rename(temporary, path);
+        if (replaced !== undefined) warnOfDroppedSigners(path, replaced.signatures.map((entry) => entry.keyId), keyIds);
       } else if (!(await linkExclusively(temporary, path))) {
         throw patchExists(path);
       }
@@ -235,6 +237,15 @@ function parseCounter(text: string): bigint {
 
 function patchExists(path: string): InvalidArgumentError {
   return new InvalidArgumentError(`patch file ${path} already exists: expected a folder without it, or --force to replace it`);
+}
+
+/** Names the signers of a replaced patch that the new one lacks: their vendors have to sign it again. */
+function warnOfDroppedSigners(path: string, oldSigners: string[], newSigners: string[]): void {
+  const dropped = oldSigners.filter((keyId) => !newSigners.includes(keyId));
+  if (dropped.length === 0) return;
+  process.stderr.write(
+    `snmp-upgrade: note: replaced ${path}, whose signatures by ${dropped.join(', ')} are gone; those keys sign the new patch with patch sign\n`,
+  );
 }
 
 /** How long a vendor command waits for another one that writes the same patch file. */

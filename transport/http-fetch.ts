@@ -125,7 +125,7 @@ function readSettings(transfer: Transfer): HttpSettings {
     }
     // Node would take a file without a certificate and fail only at the handshake, as if the server were at fault.
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new InvalidArgumentError(`CA file ${options.caFile} holds no certificate: expected PEM text with -----BEGIN CERTIFICATE-----`);
+      throw new InvalidArgumentError(`CA file ${options.caFile} contains no certificate: expected PEM text with -----BEGIN CERTIFICATE-----`);
     }
   }
 

@@ -155,7 +155,8 @@ async function readKeyText(path: string): Promise<string> {
 function parseKeyLine(text: string, label: string, path: string): string {
   const fields = text.trim().split(/\s+/);
   if (fields.length !== 2 || fields[0] !== label) {
-    const found = fields[0] ? `"${fields[0].slice(0, 40)}"` : 'an empty file';
+    // JSON quoting escapes control characters, so a binary file given as a key cannot garble the terminal.
+    const found = fields[0] ? JSON.stringify(fields[0].slice(0, 40)) : 'an empty file';
     throw new InvalidArgumentError(`invalid key file ${path}: expected "${label} <hex>", found ${found}`);
   }
   return fields[1]!;

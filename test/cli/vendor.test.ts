@@ -115,11 +115,19 @@ describe('vendor commands', function () {
       'patch', 'create', '--old', OLD, '--new', NEW, '--platform', 'iwlwifi-cc-a0', '--from', '67', '--to', '68',
       '--key', join(dir.path, 'vendor.key'), '--out', folder,
     ];
-    expect((await runProgram([...args, '--counter', '1'])).status).to.equal(0);
+    const first = await runProgram([...args, '--counter', '1']);
+    expect(first.status).to.equal(0);
+    const cosigned = await runProgram(['patch', 'sign', first.stdout.trim(), '--key', join(dir.path, 'second.key')]);
+    expect(cosigned.status, cosigned.stderr).to.equal(0);
+    const [, secondKeyId] = await signers(first.stdout.trim());
+
     const replaced = await runProgram([...args, '--counter', '2', '--force']);
     expect(replaced.status, replaced.stderr).to.equal(0);
     const inspected = await runProgram(['patch', 'inspect', replaced.stdout.trim(), '--json']);
     expect(JSON.parse(inspected.stdout).securityCounter).to.equal('2');
+    expect(replaced.stderr).to.equal(
+      `snmp-upgrade: note: replaced ${replaced.stdout.trim()}, whose signatures by ${secondKeyId} are gone; those keys sign the new patch with patch sign\n`,
+    );
   });
 
   it('inspect shows the header and the signer', async () => {

@@ -469,7 +469,7 @@ describe('HTTP transport', function () {
       await expectRejection(
         defaultFetcher.fetchToFile('https://127.0.0.1:9/a.patch', staging, options({ http: { caFile: garbage } })),
         InvalidArgumentError,
-        /CA file .*garbage\.pem holds no certificate: expected PEM text with -----BEGIN CERTIFICATE-----/,
+        /CA file .*garbage\.pem contains no certificate: expected PEM text with -----BEGIN CERTIFICATE-----/,
       );
     });
 
