@@ -29,7 +29,7 @@ export interface StartAgentOptions extends AgentNetworkOptions {
 }
 
 export interface AgentLogEvent {
-  event: 'packetDropped' | 'notificationSent' | 'notificationFailed' | 'requestFailed' | 'stateSaveFailed';
+  event: 'packetDropped' | 'notificationSent' | 'notificationFailed' | 'requestFailed' | 'stateSaveFailed' | 'reloaded';
   message: string;
   peer?: string;
 }
@@ -153,6 +153,13 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     },
     invalidate: () => cache.invalidate(),
     history: () => state.history,
+    reloaded: () => {
+      cache.invalidate();
+      cache.inventory().then(
+        (inventory) => log({ event: 'reloaded', message: `reloaded by a SET: ${inventory.runningImage} (version ${inventory.runningVersion}) now runs` }),
+        (error: Error) => log({ event: 'reloaded', message: `reloaded by a SET; reading the running image failed: ${error.message}` }),
+      );
+    },
   });
 
   const serve = (requestSocket: Socket, message: Message, rinfo: RemoteInfo) => {

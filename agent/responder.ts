@@ -44,6 +44,8 @@ export interface ResponderHost {
   invalidate(): void;
   /** The rows of upgradeHistoryTable, for telling a read-only instance from a missing one. */
   history(): readonly HistoryRecord[];
+  /** Called after a SET of reload(5) made the boot image the running one; a reload is no operation of the history. */
+  reloaded(): void;
 }
 
 interface SetPlan {
@@ -252,7 +254,10 @@ export class Responder {
       if (plan.action === UPGRADE_ACTIONS.upgrade) device.start('upgrade');
       else if (plan.action === UPGRADE_ACTIONS.check) device.start('check');
       else if (plan.action === UPGRADE_ACTIONS.abort) device.abort();
-      else await device.reload();
+      else {
+        await device.reload();
+        this.host.reloaded();
+      }
       return undefined;
     } catch (error) {
       // An operation started outside this agent (the `upgrade` command on the same flash) after the check

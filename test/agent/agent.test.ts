@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import { expect } from 'chai';
 
@@ -350,7 +351,8 @@ describe('SNMP agent with Net-SNMP tools', function () {
       expect(status.stdout).to.include('aborted(24)');
     });
     it('reload boots the installed image', async function () {
-      await start();
+      const messages: string[] = [];
+      await start({ log: (event) => event.event === 'reloaded' && messages.push(event.message) });
       device.start('upgrade');
       await waitForPhase(['installedPendingReload']);
       const result = await runTool(this, 'snmpset', [...MIB_ARGS, '-v2c', '-c', 'private', target, 'UPGRADE-MIB::upgradeAction.0', 'i', 'reload']);
@@ -359,6 +361,8 @@ describe('SNMP agent with Net-SNMP tools', function () {
       const running = await runTool(this, 'snmpget', [...MIB_ARGS, '-v2c', '-c', 'public', target, 'UPGRADE-MIB::upgradeRunningVersion.0', 'UPGRADE-MIB::upgradeOperStatus.0']);
       expect(running.stdout).to.include('upgradeRunningVersion.0 = STRING: 68');
       expect(running.stdout).to.include('upgradeOperStatus.0 = INTEGER: idle(1)');
+      for (let wait = 0; messages.length === 0 && wait < 50; wait++) await delay(20);
+      expect(messages).to.deep.equal(['reloaded by a SET: iwlwifi-cc-a0-68.ucode (version 68) now runs']);
     });
   });
 
