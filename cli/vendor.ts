@@ -278,6 +278,9 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function readInput(path: string, what: string): Promise<Buffer> {
+  // A character device such as /dev/zero never ends, so reading it whole would only stop when memory runs out.
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isCharacterDevice()) throw new InvalidArgumentError(`invalid ${what} ${path}: expected a file, got a character device`);
   try {
     return await readFile(path);
   } catch (error) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -144,11 +144,29 @@ function keyWriteError(path: string, error: unknown): InvalidArgumentError {
   return new InvalidArgumentError(`cannot write key file ${path}: ${(error as Error).message}`, { cause: error });
 }
 
+/** Largest key file read; a key file is one short line, and a device such as /dev/zero given by mistake never ends. */
+const KEY_FILE_LIMIT = 4096;
+
 async function readKeyText(path: string): Promise<string> {
+  let handle: FileHandle | undefined;
   try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, 'r');
+    const buffer = Buffer.alloc(KEY_FILE_LIMIT + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > KEY_FILE_LIMIT) {
+      throw new InvalidArgumentError(`invalid key file ${path}: expected one line of at most ${KEY_FILE_LIMIT} bytes, got more`);
+    }
+    return buffer.toString('utf8', 0, length);
   } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error;
     throw new InvalidArgumentError(`cannot read key file ${path}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await handle?.close();
   }
 }
 

@@ -282,6 +282,18 @@ describe('vendor commands', function () {
     expect(await readdir(dir.path)).not.to.include('twice');
   });
 
+  it('create rejects a character device as an image', async () => {
+    const result = await createWith({ old: '/dev/zero', out: join(dir.path, 'endless') });
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.include('invalid source image /dev/zero: expected a file, got a character device (cause: invalidArgument)');
+  });
+
+  it('create rejects a key file without end', async () => {
+    const result = await createWith({ key: '/dev/zero', out: join(dir.path, 'endless') });
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.include('invalid key file /dev/zero: expected one line of at most 4096 bytes, got more (cause: invalidArgument)');
+  });
+
   it('create rejects a target version equal to the source', async () => {
     const result = await createWith({ to: '1', out: join(dir.path, 'same') });
     expect(result.status).to.equal(1);
