@@ -51,7 +51,7 @@ export async function runCli(args: string[]): Promise<number> {
     .scriptName('snmp-upgrade')
     .command(await loadCommands(args))
     .demandCommand(1, 'a command is required; see --help')
-    .check(rejectRepeatedOptions, true)
+    .check((argv, options) => checkOptionValues(argv, options, args), true)
     .strict()
     .help()
     .version()
@@ -90,17 +90,32 @@ function writeJsonError(exitStatus: number, message: string, cause?: string): vo
 /**
  * Rejects an option given more than once unless the command declares it repeatable (`--key`, `--trust-key`).
  * yargs would hand such an option to the command as a list, which ended in a type error (`--flash a --flash b`)
- * or in a file name made of both values (`a,b`).
+ * or in a file name made of both values (`a,b`). Also rejects a number option whose value is not a number,
+ * which yargs turns into NaN, naming the text given in `args`.
  */
-function rejectRepeatedOptions(argv: Arguments, options: unknown): true {
+function checkOptionValues(argv: Arguments, options: unknown, args: readonly string[]): true {
   // yargs 18 passes its table of the command's options, whose `array` lists the repeatable ones, though its types omit it.
   const repeatable = new Set((options as { array?: string[] }).array ?? []);
   for (const [name, value] of Object.entries(argv)) {
     const option = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    if (name === '_' || name !== option || !Array.isArray(value) || repeatable.has(option)) continue;
-    throw new UsageError(`option --${option} given more than once: expected one value, got ${value.map(String).join(', ')}`);
+    if (name === '_' || name !== option) continue;
+    if (Array.isArray(value) && !repeatable.has(option)) {
+      throw new UsageError(`option --${option} given more than once: expected one value, got ${value.map(String).join(', ')}`);
+    }
+    if (typeof value === 'number' && Number.isNaN(value)) {
+      throw new UsageError(`invalid --${option}: expected a number, got ${JSON.stringify(givenText(args, option) ?? '')}`);
+    }
   }
   return true;
+}
+
+/** Returns the text given for `--option` in `args`, as `--option TEXT` or `--option=TEXT`. */
+function givenText(args: readonly string[], option: string): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === `--${option}`) return args[i + 1];
+    if (args[i].startsWith(`--${option}=`)) return args[i].slice(option.length + 3);
+  }
+  return undefined;
 }
 
 /** Options the program takes without a command. */

@@ -10,7 +10,6 @@ export const MAX_SECONDS = 86_400;
 export function checkSeconds(flag: string, value: number | undefined): void {
   if (value === undefined) return;
   if (!(Number.isFinite(value) && value > 0 && value <= MAX_SECONDS)) {
-    const received = Number.isNaN(value) ? 'a value that is not a number' : String(value);
-    throw new InvalidArgumentError(`invalid ${flag}: expected a number of seconds above 0 and at most ${MAX_SECONDS} (one day), got ${received}`);
+    throw new InvalidArgumentError(`invalid ${flag}: expected a number of seconds above 0 and at most ${MAX_SECONDS} (one day), got ${value}`);
   }
 }

@@ -31,6 +31,12 @@ describe('command line usage', function () {
     expect(result.stderr).to.equal('snmp-upgrade: option --flash given more than once: expected one value, got a, b\n');
   });
 
+  it('names the text given for a number option', async () => {
+    const result = await runProgram(['manager', 'upgrade', '--inventory', 'devices.csv', '--poll', 'abc']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.equal('snmp-upgrade: invalid --poll: expected a number, got "abc"\n');
+  });
+
   it('rejects a kebab-case option given twice', async () => {
     const result = await runProgram(['manager', 'upgrade', '--inventory', 'devices.csv', '--phase-timeout', '5', '--phase-timeout', '6']);
     expect(result.status).to.equal(2);
@@ -114,7 +120,6 @@ describe('command line usage', function () {
     const cases: Array<[string, string[], string]> = [
       ['manager status --timeout 0', ['manager', 'status', '--timeout', '0'], 'invalid --timeout: expected a number of seconds above 0 and at most 86400 (one day), got 0'],
       ['manager status --timeout 1e12', ['manager', 'status', '--timeout', '1e12'], 'got 1000000000000'],
-      ['manager upgrade --poll abc', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--poll', 'abc'], 'invalid --poll: expected a number of seconds above 0 and at most 86400 (one day), got a value that is not a number'],
       ['manager upgrade --phase-timeout 1e9', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--phase-timeout', '1e9'], 'invalid --phase-timeout'],
       ['manager upgrade --image ../x', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--image', '../x'], 'invalid image name "../x"'],
       ['manager upgrade --target-version "a b"', ['manager', 'upgrade', '--url', 'file:///srv/patches/', '--target-version', 'a b'], 'invalid version "a b"'],
