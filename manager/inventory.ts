@@ -2,7 +2,7 @@
  * The device inventory: a CSV file with a header row, as operators export device lists from their NMS, or a
  * JSON array of objects with the same keys. docs/manager.md describes the columns.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 
 import { AUTH_PROTOCOLS, PRIV_PROTOCOLS } from '../agent/index.js';
@@ -64,6 +64,9 @@ const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?
 
 /** Reads an inventory file: JSON when it ends in `.json` or starts with `[`, CSV otherwise. */
 export async function loadInventory(path: string): Promise<InventoryDevice[]> {
+  // A character device such as /dev/zero never ends, so reading it whole would only stop when memory runs out.
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isCharacterDevice()) throw new InvalidArgumentError(`invalid inventory ${path}: expected a file, got a character device`);
   let text: string;
   try {
     text = await readFile(path, 'utf8');

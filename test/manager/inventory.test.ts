@@ -98,6 +98,12 @@ describe('manager inventory', () => {
     expect(error.message).to.not.include('s3cret');
   });
 
+  it('rejects a character device as the inventory', async () => {
+    const result = await runProgram(['manager', 'status', '--inventory', '/dev/zero']);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.equal('snmp-upgrade: invalid inventory /dev/zero: expected a file, got a character device (cause: invalidArgument)\n');
+  });
+
   it('reads a JSON inventory', () => {
     const devices = parseJsonInventory(JSON.stringify([{ host: '127.0.0.11', port: 161, community: 'x' }]), 'fleet.json');
     expect(devices[0]!.name).to.equal('127.0.0.11:161');
