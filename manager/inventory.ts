@@ -137,8 +137,9 @@ export function parseJsonInventory(text: string, fileName = 'inventory'): Invent
       if (!(INVENTORY_COLUMNS as readonly string[]).includes(key)) {
         throw new InvalidArgumentError(`${where}: unknown key ${JSON.stringify(key)}; expected one of ${INVENTORY_COLUMNS.join(', ')}`);
       }
-      if (typeof value !== 'string' && typeof value !== 'number') {
-        throw new InvalidArgumentError(`${where} (${key}): expected a string or number, got ${JSON.stringify(value)}`);
+      // Only the port is a number by nature; a number for a community or key is most likely a mistake.
+      if (typeof value !== 'string' && !(key === 'port' && typeof value === 'number')) {
+        throw new InvalidArgumentError(`${where} (${key}): expected ${key === 'port' ? 'a number or a string' : 'a string'}, got ${JSON.stringify(value)}`);
       }
       row.set(key as Column, { value: String(value).trim(), where: `${where} (${key})` });
     }

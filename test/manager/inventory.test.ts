@@ -117,6 +117,12 @@ describe('manager inventory', () => {
     expect(() => parseJsonInventory('{"host":"127.0.0.11"}', 'fleet.json')).to.throw(/expected a JSON array of devices/);
   });
 
+  it('rejects a number for a text key', () => {
+    expect(() => parseJsonInventory('[{"host":"127.0.0.11","port":161,"community":5}]', 'fleet.json')).to.throw(
+      /fleet\.json entry 1 \(community\): expected a string, got 5/,
+    );
+  });
+
   it('prints the error and exits 1 from the command', async () => {
     const dir = await makeTempDir();
     try {
