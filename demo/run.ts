@@ -43,6 +43,8 @@ const SCALAR_NAMES = Object.fromEntries(Object.keys(SCALARS).map((name) => [scal
 /** Runs the demo and returns true when the device ends up set to boot the new image with its digest verified. */
 export async function runDemo(options: DemoOptions): Promise<boolean> {
   const { print } = options;
+  // The images are read first, so a wrong --old or --new fails before anything is made or printed.
+  const images = await loadImages(options);
   const work = await mkdtemp(join(tmpdir(), 'snmp-upgrade-demo-'));
   const cleanups: Array<() => Promise<unknown>> = [];
 
@@ -53,7 +55,6 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
     const key = generateKeyPair();
     await writeKeyPair(join(work, 'vendor'), key);
     print(`vendor: made signing key ${key.keyId} (vendor.key, vendor.pub)`);
-    const images = await loadImages(options);
     print(`vendor: old image ${images.oldLabel} (${images.old.length.toLocaleString('en-US')} bytes), new image ${images.newLabel} (${images.new.length.toLocaleString('en-US')} bytes)`);
     const patch = await createPatch({
       source: images.old,

@@ -29,5 +29,6 @@ describe('demo command', function () {
     const result = await runProgram(['demo', '--old', join(FIRMWARE_DIR, 'rpi4-recovery-2026-05-17.bin')]);
     expect(result.status).to.equal(1);
     expect(result.stderr).to.match(/--old and --new go together.*\(cause: invalidArgument\)/);
+    expect(result.stdout, 'nothing made or printed before the error').to.equal('');
   });
 });
