@@ -23,7 +23,7 @@ const initCommand: CommandModule<object, InitArguments> = {
       // `--version` here is the image version; the program's own version flag stays available on the top level.
       .version(false)
       .option('flash', { type: 'string', demandOption: true, describe: 'Directory that holds the flash (created if missing, must be empty)' })
-      .option('size', { type: 'string', demandOption: true, describe: 'Flash size in bytes, or with a K, M or G suffix (binary multiples): 16M' })
+      .option('size', { type: 'string', nargs: 1, demandOption: true, describe: 'Flash size in bytes, or with a K, M or G suffix (binary multiples): 16M' })
       .option('platform', { type: 'string', demandOption: true, describe: 'Platform name of the device, as patches name it' })
       .option('image', { type: 'string', demandOption: true, describe: 'Name of the first image on the flash' })
       .option('version', { type: 'string', demandOption: true, describe: 'Version of the first image' })

@@ -99,6 +99,7 @@ describe('flash CLI', () => {
   const rejected: Array<[string, Record<string, string>, string, string]> = [
     ['an image one byte too large', { size: String(OLD_IMAGE_BYTES - 1) }, 'insufficientFlash', 'needs 100,140 bytes, the flash size is 100,139 bytes'],
     ['an invalid size', { size: '16MB' }, 'invalidArgument', 'invalid size "16MB"'],
+    ['a negative size', { size: '-1M' }, 'invalidArgument', 'invalid size "-1M"'],
     ['an image name with a slash', { image: '../x' }, 'invalidArgument', 'invalid image name "../x"'],
     ['an absolute image name', { image: '/abs' }, 'invalidArgument', 'invalid image name "/abs"'],
     ['a bad platform', { platform: 'rpi 4' }, 'invalidArgument', 'invalid platform "rpi 4"'],
