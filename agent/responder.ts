@@ -44,7 +44,7 @@ export interface ResponderHost {
   invalidate(): void;
   /** The rows of upgradeHistoryTable, for telling a read-only instance from a missing one. */
   history(): readonly HistoryRecord[];
-  /** Called after a SET of reload(5) made the boot image the running one; a reload is no operation of the history. */
+  /** Called after a SET of reload(5) made the boot image the running one. A reload adds no history row. */
   reloaded(): void;
 }
 

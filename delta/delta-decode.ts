@@ -70,7 +70,7 @@ export async function* decodeDelta(
   }
 }
 
-/** One section's header; its contents (controls, difference tokens and literals, in that order) follow it. */
+/** One section's header. Its contents follow it: controls, difference tokens and literals, in that order. */
 interface Section {
   readonly outputLength: number;
   readonly controlsLength: number;
@@ -144,7 +144,8 @@ class SectionRebuilder {
   ) {
     this.spanStart = outputCapacity;
     this.contentsStart = outputCapacity + SPAN_LIMIT;
-    // Only the pages a section touches become resident, so the contents' worst case costs address space only.
+    // allocUnsafe leaves the memory untouched, so only the pages a section uses become resident.
+    // The contents' worst case therefore costs address space, not memory.
     this.workspace = Buffer.allocUnsafe(this.contentsStart + CONTENTS_LIMIT);
     this.span = this.workspace.subarray(this.spanStart, this.contentsStart);
   }
@@ -428,12 +429,12 @@ class Inflater {
     return value;
   }
 
-  /** Fills `target` with the next decompressed bytes; `what` names them if the stream ends first. */
-  async readExact(target: Buffer, what: string): Promise<void> {
+  /** Fills `target` with the next decompressed bytes. `part` names them in the error if the stream ends first. */
+  async readExact(target: Buffer, part: string): Promise<void> {
     let filled = 0;
     while (filled < target.length) {
       if (this.pending.length === 0 && !(await this.fill(1))) {
-        throw new CodecError(`delta body ends inside the ${what}: expected ${formatBytes(target.length)}, found ${formatBytes(filled)}`);
+        throw new CodecError(`delta body ends inside the ${part}: expected ${formatBytes(target.length)}, found ${formatBytes(filled)}`);
       }
       const take = Math.min(this.pending.length, target.length - filled);
       this.pending.copy(target, filled, 0, take);

@@ -78,8 +78,8 @@ async function takeLock(path: string, linkFile: LinkFile, subject: string, share
     if (holderText === undefined) continue;
     const holder = parseLockRecord(holderText);
     if (holder && (await isHolderAlive(path, holder, sharedFolder))) {
-      const who = holder.host === undefined || holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
-      throw new BusyError(`${subject} is busy: ${who} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
+      const holderName = holder.host === undefined || holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
+      throw new BusyError(`${subject} is busy: ${holderName} has held ${path} since ${holder.acquiredAt}; retry when its operation has finished`);
     }
     if (!holder && (await isRecent(path))) {
       throw new BusyError(`${subject} is busy: another process is writing the lock file ${path}; retry in a few seconds`);

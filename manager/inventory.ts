@@ -157,9 +157,10 @@ function deviceFromRow(row: Map<Column, { value: string; where: string }>, sourc
 
   const host = value('host');
   if (host === '') fail('host', 'expected a host name or IP address, got an empty field');
-  if (isIP(host) === 0 && !HOST_NAME.test(host)) fail('host', `expected a host name or IP address, got ${JSON.stringify(host)}`);
-  // A top-level domain is never all digits, so such a name is a mistyped IPv4 address, not one to look up in DNS.
-  if (isIP(host) === 0 && /(^|\.)\d+$/.test(host)) fail('host', `expected a valid IPv4 address, got ${JSON.stringify(host)}`);
+  const isAddress = isIP(host) !== 0;
+  if (!isAddress && !HOST_NAME.test(host)) fail('host', `expected a host name or IP address, got ${JSON.stringify(host)}`);
+  // RFC 3696 (section 2) rules out all-numeric top-level domains, so such a name is a mistyped IPv4 address.
+  if (!isAddress && /(^|\.)\d+$/.test(host)) fail('host', `expected a valid IPv4 address, got ${JSON.stringify(host)}`);
 
   const portText = value('port');
   const port = Number(portText);

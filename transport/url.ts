@@ -83,7 +83,7 @@ export function validateUrlPrefix(prefix: string): void {
   if (url.hostname === '') {
     throw new BadUrlError(`invalid URL prefix ${shown}: expected a host name`);
   }
-  // Socket APIs take port 0 as "any port", and an HTTP client then falls back to port 80: never what was meant.
+  // Port 0 names no server: Node's HTTP client then connects to port 80 instead, which is never what was meant.
   if (url.port === '0') {
     throw new BadUrlError(`invalid URL prefix ${shown}: expected a port from 1 to 65535, got 0`);
   }

@@ -123,7 +123,7 @@ export async function readSecretKeyFile(path: string): Promise<SecretKey> {
 export async function writeKeyPair(base: string, key: SecretKey): Promise<{ secretPath: string; publicPath: string }> {
   const secretPath = `${base}.key`;
   const publicPath = `${base}.pub`;
-  // 'wx' refuses to replace an existing secret key, which would orphan every device that trusts it.
+  // 'wx' fails rather than replace an existing secret key, which would orphan every device that trusts it.
   await writeFile(secretPath, formatSecretKeyFile(key.seed), { mode: 0o600, flag: 'wx' }).catch((error: unknown) => {
     throw keyWriteError(secretPath, error);
   });

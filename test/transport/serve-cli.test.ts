@@ -69,31 +69,31 @@ describe('serve command', function () {
   });
 
   it('names an HTTP port already in use', async () => {
-    const taken = createServer();
-    taken.listen(0, '127.0.0.1');
-    await once(taken, 'listening');
-    const { port } = taken.address() as AddressInfo;
+    const occupied = createServer();
+    occupied.listen(0, '127.0.0.1');
+    await once(occupied, 'listening');
+    const { port } = occupied.address() as AddressInfo;
     try {
       const result = await runProgram(['serve', '--root', root, '--http', `127.0.0.1:${port}`]);
       expect(result.status).to.equal(1);
       expect(result.stderr).to.match(new RegExp(`^snmp-upgrade: cannot serve HTTP on 127\\.0\\.0\\.1:${port}: listen EADDRINUSE.*\\(cause: invalidArgument\\)\\n$`));
     } finally {
-      taken.close();
+      occupied.close();
     }
   });
 
   it('names a TFTP port already in use', async () => {
-    const taken = createSocket('udp4');
-    taken.bind(0, '127.0.0.1');
-    await once(taken, 'listening');
-    const { port } = taken.address();
+    const occupied = createSocket('udp4');
+    occupied.bind(0, '127.0.0.1');
+    await once(occupied, 'listening');
+    const { port } = occupied.address();
     const httpPort = await freeTcpPort();
     try {
       const result = await runProgram(['serve', '--root', root, '--http', `127.0.0.1:${httpPort}`, '--tftp', `127.0.0.1:${port}`]);
       expect(result.status).to.equal(1);
       expect(result.stderr).to.match(new RegExp(`^snmp-upgrade: cannot serve TFTP on 127\\.0\\.0\\.1:${port}: bind EADDRINUSE.*\\(cause: invalidArgument\\)\\n$`));
     } finally {
-      taken.close();
+      occupied.close();
     }
   });
 
