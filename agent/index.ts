@@ -18,4 +18,5 @@ export {
   type NotificationSink,
   type UsmUser,
 } from './options.js';
+export { toNetSnmpUser } from './users.js';
 export { inspectDatagram } from './guard.js';

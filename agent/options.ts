@@ -23,13 +23,17 @@ export type PrivProtocol = (typeof PRIV_PROTOCOLS)[number];
 /** RFC 3414 section 11.2 asks for passwords of at least 8 characters; Net-SNMP's tools reject shorter ones. */
 export const MIN_PASSWORD_LENGTH = 8;
 
-export interface UsmUser {
+/** A USM user's name, security level, protocols and passwords, which net-snmp needs to send and receive as that user. */
+export interface UsmSecurity {
   name: string;
   level: 'authNoPriv' | 'authPriv';
   authProtocol: AuthProtocol;
   authPassword: string;
   privProtocol?: PrivProtocol;
   privPassword?: string;
+}
+
+export interface UsmUser extends UsmSecurity {
   /** Whether the user may SET; users read only unless this is true. */
   write: boolean;
 }

@@ -1,9 +1,9 @@
 import snmp, { type User } from 'net-snmp';
 
-import type { UsmUser } from './options.js';
+import type { UsmSecurity } from './options.js';
 
-/** Converts a configured USM user to net-snmp's user object. */
-export function toNetSnmpUser(user: UsmUser): User {
+/** Converts a USM user's settings, of the agent or of a manager's inventory, to net-snmp's user object. */
+export function toNetSnmpUser(user: UsmSecurity): User {
   const converted: User = {
     name: user.name,
     level: user.level === 'authPriv' ? snmp.SecurityLevel.authPriv : snmp.SecurityLevel.authNoPriv,

@@ -5,6 +5,7 @@
  */
 import snmp, { isVarbindError, RequestFailedError, RequestTimedOutError, type Session, type User, type Varbind } from 'net-snmp';
 
+import { toNetSnmpUser } from '../agent/index.js';
 import { failCauseFromNumber, type FailCause } from '../errors/index.js';
 import {
   HISTORY_COLUMNS,
@@ -256,17 +257,8 @@ function openSession(host: string, port: number, credentials: Credentials, optio
 
 /** Converts inventory USM credentials to net-snmp's user object. */
 export function usmUser(credentials: UsmCredentials): User {
-  const user: User = {
-    name: credentials.user,
-    level: credentials.level === 'authPriv' ? snmp.SecurityLevel.authPriv : snmp.SecurityLevel.authNoPriv,
-    authProtocol: snmp.AuthProtocols[credentials.authProtocol],
-    authKey: credentials.authKey,
-  };
-  if (credentials.level === 'authPriv') {
-    user.privProtocol = snmp.PrivProtocols[credentials.privProtocol!];
-    user.privKey = credentials.privKey;
-  }
-  return user;
+  const { user, level, authProtocol, authKey, privProtocol, privKey } = credentials;
+  return toNetSnmpUser({ name: user, level, authProtocol, authPassword: authKey, privProtocol, privPassword: privKey });
 }
 
 function requestError(error: Error): SnmpRequestError {
