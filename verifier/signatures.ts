@@ -47,6 +47,13 @@ export function verifySignatures(patch: ParsedPatch, trust: TrustSet): string[] 
   if (!Number.isInteger(trust.threshold) || trust.threshold < 1) {
     throw new InvalidArgumentError(`invalid signature threshold: expected a whole number of at least 1, got ${trust.threshold}`);
   }
+  // A threshold above the number of distinct trusted keys fails every patch, however it is signed.
+  const trustedKeyCount = new Set(trust.keys.map((key) => key.keyId)).size;
+  if (trust.threshold > trustedKeyCount) {
+    throw new InvalidArgumentError(
+      `invalid signature threshold ${trust.threshold}: expected at most the number of distinct trusted keys, ${trustedKeyCount}`,
+    );
+  }
   const message = signingInput(patch.headerBytes);
   const revoked = new Set(trust.revokedKeyIds.map((keyId) => parseKeyId(keyId, 'revoked key id')));
   const accepted = new Set<string>();

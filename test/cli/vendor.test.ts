@@ -232,6 +232,10 @@ describe('vendor commands', function () {
 
     const twice = await runProgram(['patch', 'sign', copy, '--key', join(dir.path, 'second.key')]);
     expect(twice.stderr).to.match(/already signed by key/);
+
+    const unreachable = await runProgram(['patch', 'verify', copy, ...trustBoth.slice(0, -1), '3']);
+    expect(unreachable.status, 'exit status').to.equal(1);
+    expect(unreachable.stderr).to.match(/invalid signature threshold 3: expected at most the number of distinct trusted keys, 2 \(cause: invalidArgument\)/);
   });
 
   for (const [field, value] of [['--platform', 'a/b'], ['--platform', 'x\\y'], ['--from', '..'], ['--from', '%2e%2e'], ['--to', 'v\u0007'], ['--to', 'x'.repeat(65)]]) {

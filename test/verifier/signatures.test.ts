@@ -140,7 +140,17 @@ describe('patch signatures', () => {
     const { bytes } = await makePatch([key, key]);
     const patch = parsePatchHead(bytes, bytes.length);
     expect(patch.signatures).to.have.length(2);
-    expectFailure(patch, trustOf([key], { threshold: 2 }), ThresholdNotMetError, /got 1/);
+    expectFailure(patch, trustOf([key, generateKeyPair()], { threshold: 2 }), ThresholdNotMetError, /got 1/);
+  });
+
+  it('rejects a threshold above the trusted keys', async () => {
+    const [first, second] = [generateKeyPair(), generateKeyPair()];
+    const { bytes } = await makePatch([first, second]);
+    const patch = parsePatchHead(bytes, bytes.length);
+    const pattern = /invalid signature threshold 3: expected at most the number of distinct trusted keys, 2$/;
+    expectFailure(patch, trustOf([first, second], { threshold: 3 }), InvalidArgumentError, pattern);
+    // A key listed twice is one trusted key, so two copies of it cannot meet a threshold of two.
+    expectFailure(patch, trustOf([first, first], { threshold: 2 }), InvalidArgumentError, /threshold 2: .* keys, 1$/);
   });
 
   it('accepts two distinct trusted signers at threshold 2', async () => {
