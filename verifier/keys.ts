@@ -38,10 +38,9 @@ export function keyIdOf(publicKey: Uint8Array): string {
   return createHash('sha256').update(KEY_ID_DOMAIN).update(publicKey).digest().subarray(0, KEY_ID_BYTES).toString('hex');
 }
 
-/** Makes a new key pair from the operating system's random source. */
 /**
  * Returns a key id as this product writes it (16 lowercase hex digits), accepting upper case too. Anything else
- * is an InvalidArgumentError naming `origin`: an id that can never match would silently revoke nothing.
+ * is an InvalidArgumentError naming `origin`, because an id that can never match would silently revoke nothing.
  */
 export function parseKeyId(text: string, origin: string): string {
   if (!/^[0-9a-f]{16}$/i.test(text)) {
@@ -50,6 +49,7 @@ export function parseKeyId(text: string, origin: string): string {
   return text.toLowerCase();
 }
 
+/** Makes a new key pair from the operating system's random source. */
 export function generateKeyPair(): SecretKey {
   const seed = ed.utils.randomSecretKey();
   return secretKeyFromSeed(seed);
