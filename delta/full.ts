@@ -1,8 +1,8 @@
-import { constants, createBrotliDecompress, brotliCompress } from 'node:zlib';
+import { constants, brotliCompress } from 'node:zlib';
 import { promisify } from 'node:util';
 
-import { CodecError } from '../errors/index.js';
-import { feedChunk } from './delta-decode.js';
+import { CodecError, formatBytes } from '../errors/index.js';
+import { BrotliReader } from './brotli-reader.js';
 import type { BodyCodec, SourceReader } from './index.js';
 
 const compress = promisify(brotliCompress);
@@ -28,39 +28,34 @@ export const fullCodec: BodyCodec = {
   },
 };
 
-async function* decodeFull(body: AsyncIterable<Uint8Array>, targetSize: number): AsyncIterable<Buffer> {
-  const decompressor = createBrotliDecompress();
-  const feeding = (async () => {
-    try {
-      for await (const chunk of body) {
-        if (decompressor.destroyed) break;
-        await feedChunk(decompressor, chunk);
-      }
-      decompressor.end();
-    } catch (error) {
-      decompressor.destroy(error as Error);
-    }
-  })();
+/** Size of the one buffer the decoded image is yielded from, piece by piece. */
+const OUTPUT_PIECE = 1 << 18;
 
+async function* decodeFull(compressedBody: AsyncIterable<Uint8Array>, targetSize: number): AsyncIterable<Buffer> {
+  const body = new BrotliReader(compressedBody, 'full body');
+  const piece = Buffer.allocUnsafe(OUTPUT_PIECE);
   let written = 0;
   try {
-    for await (const chunk of decompressor as AsyncIterable<Buffer>) {
-      written += chunk.length;
-      // A body that expands past the declared size is refused before the extra bytes reach flash.
+    for (;;) {
+      // One byte more than the declared size is asked for, so a body that expands past it is refused before
+      // the extra bytes reach flash.
+      const length = await body.read(piece, 0, Math.min(piece.length, targetSize - written + 1));
+      if (length === 0) break;
+      written += length;
       if (written > targetSize) {
-        throw new CodecError(`full body decodes to more than the declared target size of ${targetSize} bytes`);
+        throw new CodecError(`full body decodes to more than the declared target size of ${formatBytes(targetSize)}`);
       }
-      yield chunk;
+      yield piece.subarray(0, length);
     }
-  } catch (error) {
-    if (error instanceof CodecError) throw error;
-    throw new CodecError(`full body is not a valid brotli stream: ${(error as Error).message}`, { cause: error });
-  } finally {
-    decompressor.destroy();
-    await feeding;
-  }
 
-  if (written !== targetSize) {
-    throw new CodecError(`full body decodes to ${written} bytes, expected the declared target size of ${targetSize} bytes`);
+    if (written !== targetSize) {
+      throw new CodecError(`full body decodes to ${formatBytes(written)}, expected the declared target size of ${formatBytes(targetSize)}`);
+    }
+    const unused = await body.unusedInput();
+    if (unused > 0) {
+      throw new CodecError(`full body has ${formatBytes(unused)} after the end of its brotli stream, expected none`);
+    }
+  } finally {
+    await body.close();
   }
 }

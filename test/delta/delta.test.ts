@@ -147,7 +147,77 @@ describe('body codecs', function () {
       for await (const piece of codec.decode(throughOneBuffer(body), memorySource(source), target.length)) pieces.push(Buffer.from(piece));
       expect(Buffer.concat(pieces).equals(target), 'decoded bytes equal the target').to.equal(true);
     });
+
+    it(`${name} closes the body when its consumer stops early`, async function () {
+      const codec = codecByName(name)!;
+      // Two delta sections, and a full body of many chunks: decoding stops with most of the body unread.
+      const source = new Random(5).bytes(1 << 20);
+      const target = Buffer.concat([source.subarray(1000), new Random(6).bytes(300_000)]);
+      const body = await codec.encode(source, target);
+      let closed = false;
+      async function* tracked(): AsyncIterable<Uint8Array> {
+        try {
+          yield* chunked(body, 1024);
+        } finally {
+          closed = true;
+        }
+      }
+      for await (const piece of codec.decode(tracked(), memorySource(source), target.length)) {
+        expect(piece.length).to.be.above(0);
+        break;
+      }
+      expect(closed, 'body closed').to.equal(true);
+    });
   }
+});
+
+describe('full codec', function () {
+  const full = codecByName('full')!;
+  const target = new Random(23).bytes(3000);
+
+  async function decodeFull(body: Uint8Array, targetSize: number): Promise<Buffer> {
+    const pieces: Buffer[] = [];
+    for await (const piece of full.decode(chunked(body, 100), undefined, targetSize)) pieces.push(Buffer.from(piece));
+    return Buffer.concat(pieces);
+  }
+
+  async function expectFullError(body: Uint8Array, targetSize: number, pattern: RegExp): Promise<void> {
+    let caught: unknown;
+    try {
+      await decodeFull(body, targetSize);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught, String(pattern)).to.be.instanceOf(CodecError);
+    expect((caught as Error).message).to.match(pattern);
+  }
+
+  it('round trips an image larger than one output piece', async function () {
+    const image = Buffer.concat([target, new Random(24).bytes(600_000)]);
+    expect((await decodeFull(await full.encode(undefined, image), image.length)).equals(image)).to.equal(true);
+  });
+
+  it('body that expands past the target size', async function () {
+    await expectFullError(await full.encode(undefined, target), target.length - 1, /decodes to more than the declared target size of 2,999 bytes/);
+  });
+
+  it('body that ends before the target size', async function () {
+    await expectFullError(await full.encode(undefined, target), target.length + 1, /decodes to 3,000 bytes, expected the declared target size of 3,001 bytes/);
+  });
+
+  it('compressed stream cut short', async function () {
+    const body = await full.encode(undefined, target);
+    await expectFullError(body.subarray(0, body.length - 5), target.length, /full body is not a valid brotli stream: unexpected end of file/);
+  });
+
+  it('data left after the brotli stream', async function () {
+    const body = Buffer.concat([await full.encode(undefined, target), Buffer.from([7, 7])]);
+    await expectFullError(body, target.length, /full body has 2 bytes after the end of its brotli stream, expected none/);
+  });
+
+  it('body that is not brotli', async function () {
+    await expectFullError(Buffer.from('not brotli at all, not even close'), 10, /full body is not a valid brotli stream/);
+  });
 });
 
 describe('delta codec', function () {
