@@ -1,6 +1,7 @@
 import { CodecError, formatBytes } from '../errors/index.js';
 import type { SourceReader } from './index.js';
 import { BrotliReader } from './brotli-reader.js';
+import { createDifferenceKernel, type DifferenceKernel } from './difference-kernel.js';
 import {
   SECTION_CONTROLS_LIMIT,
   SECTION_ENTRY_LIMIT,
@@ -96,6 +97,9 @@ async function readSectionHeader(body: BrotliReader, targetRoom: number): Promis
   return { outputLength, controlsLength, differencesLength, literalsLength };
 }
 
+/** Largest source for which a copy's position times SECTION_ENTRY_LIMIT plus its index stays below 2^53. */
+const KEYED_SORT_LIMIT = 2 ** 53 / SECTION_ENTRY_LIMIT;
+
 /** Bytes of one section's contents at most: the limits of its controls, difference tokens and literals. */
 const CONTENTS_LIMIT = SECTION_CONTROLS_LIMIT + SECTION_DIFFERENCES_LIMIT + SECTION_OUTPUT_LIMIT;
 
@@ -115,12 +119,15 @@ class SectionRebuilder {
   private readonly spanStart: number;
   private readonly contentsStart: number;
   private readonly span: Buffer;
+  /** Adds most difference tokens without V8's warm-up; undefined where WebAssembly is missing. */
+  private readonly kernel: DifferenceKernel | undefined;
   /** Per copy of the current section, in output order: source position, length and output offset. */
   private readonly copySource = new Float64Array(SECTION_ENTRY_LIMIT);
   private readonly copyLength = new Int32Array(SECTION_ENTRY_LIMIT);
   private readonly copyOffset = new Int32Array(SECTION_ENTRY_LIMIT);
-  /** Copy indexes sorted by source position. */
+  /** Copy indexes sorted by source position, and the keys that sortBySource sorts them by. */
   private readonly order = new Int32Array(SECTION_ENTRY_LIMIT);
+  private readonly sortKeys = new Float64Array(SECTION_ENTRY_LIMIT);
   /** Per span: source position, length, and where its copies start in `order` (one more entry ends the last). */
   private readonly spanPosition = new Float64Array(SECTION_ENTRY_LIMIT);
   private readonly spanLength = new Int32Array(SECTION_ENTRY_LIMIT);
@@ -133,9 +140,11 @@ class SectionRebuilder {
   ) {
     this.spanStart = outputCapacity;
     this.contentsStart = outputCapacity + SPAN_LIMIT;
-    // allocUnsafe leaves the memory untouched, so only the pages a section uses become resident.
-    // The contents' worst case therefore costs address space, not memory.
-    this.workspace = Buffer.allocUnsafe(this.contentsStart + CONTENTS_LIMIT);
+    // Both the kernel's memory and allocUnsafe leave the pages untouched, so only those a section uses become
+    // resident. The contents' worst case therefore costs address space, not memory.
+    const size = this.contentsStart + CONTENTS_LIMIT;
+    this.kernel = createDifferenceKernel(size);
+    this.workspace = this.kernel?.workspace ?? Buffer.allocUnsafe(size);
     this.span = this.workspace.subarray(this.spanStart, this.contentsStart);
   }
 
@@ -207,13 +216,13 @@ class SectionRebuilder {
     const spanCount = this.planSpans(copyCount);
     const { spanPosition, spanLength, spanFirst } = this;
     for (let i = 0; i < spanCount; i++) {
-      if (spanLength[i] > SPAN_LIMIT) {
-        // A copy longer than a span is a span of its own, and goes straight into the output.
-        await this.readSource(spanPosition[i], spanLength[i], output, this.copyOffset[this.order[spanFirst[i]]]);
-      } else {
-        await this.readSource(spanPosition[i], spanLength[i], this.span, 0);
-        this.scatterSpan(spanFirst[i], spanFirst[i + 1], spanPosition[i]);
-      }
+      // A copy longer than a span is a span of its own, and goes straight into the output.
+      const direct = spanLength[i] > SPAN_LIMIT;
+      const target = direct ? output : this.span;
+      const offset = direct ? this.copyOffset[this.order[spanFirst[i]]] : 0;
+      const reading = this.readSource(spanPosition[i], spanLength[i], target, offset);
+      if (reading !== undefined) await reading;
+      if (!direct) this.scatterSpan(spanFirst[i], spanFirst[i + 1], spanPosition[i]);
     }
   }
 
@@ -225,7 +234,7 @@ class SectionRebuilder {
       order[i] = i;
       if (i > 0 && copySource[i] < copySource[i - 1]) sorted = false;
     }
-    if (!sorted) order.subarray(0, copyCount).sort((a, b) => copySource[a] - copySource[b] || a - b);
+    if (!sorted) this.sortBySource(copyCount);
 
     let spanCount = 0;
     for (let first = 0; first < copyCount; ) {
@@ -249,6 +258,22 @@ class SectionRebuilder {
     return spanCount;
   }
 
+  /**
+   * Sorts the copy indexes in `order` by source position, ties by index. Each key packs both into one double, so
+   * the typed array sorts natively without a comparator, allocating nothing per comparison. The keys are exact
+   * below 2^53, which holds for sources below KEYED_SORT_LIMIT bytes; larger sources take a comparator.
+   */
+  private sortBySource(copyCount: number): void {
+    const { copySource, order, sortKeys } = this;
+    if (this.source.size > KEYED_SORT_LIMIT) {
+      order.subarray(0, copyCount).sort((a, b) => copySource[a] - copySource[b] || a - b);
+      return;
+    }
+    for (let i = 0; i < copyCount; i++) sortKeys[i] = copySource[i] * SECTION_ENTRY_LIMIT + i;
+    sortKeys.subarray(0, copyCount).sort();
+    for (let i = 0; i < copyCount; i++) order[i] = sortKeys[i] % SECTION_ENTRY_LIMIT;
+  }
+
   /** Moves copies order[first] to order[last - 1] from the span buffer, read at `position`, to the output. */
   private scatterSpan(first: number, last: number, position: number): void {
     const { workspace, order, copySource, copyLength, copyOffset } = this;
@@ -260,20 +285,28 @@ class SectionRebuilder {
     }
   }
 
-  private async readSource(position: number, length: number, target: Buffer, offset: number): Promise<void> {
+  /**
+   * Reads source bytes into `target` at `offset`, in pieces of at most SPAN_LIMIT bytes. It reads synchronously
+   * where the source has `readInto`, which spares a promise per span, and returns a promise only where it has not.
+   */
+  private readSource(position: number, length: number, target: Buffer, offset: number): Promise<void> | undefined {
     const source = this.source;
+    if (source.readInto === undefined) return this.readSourceAsync(position, length, target, offset);
     for (let done = 0; done < length; ) {
       const pieceLength = Math.min(length - done, SPAN_LIMIT);
-      let got: number;
-      if (source.readInto !== undefined) {
-        got = await source.readInto(target, offset + done, pieceLength, position + done);
-      } else {
-        const piece = await source.read(position + done, pieceLength);
-        got = piece.copy(target, offset + done, 0, Math.min(piece.length, pieceLength));
-      }
-      if (got !== pieceLength) {
-        throw new CodecError(`source image read at ${position + done} returned ${formatBytes(got)}, expected ${formatBytes(pieceLength)}`);
-      }
+      const got = source.readInto(target, offset + done, pieceLength, position + done);
+      if (got !== pieceLength) throw sourceReadShort(position + done, got, pieceLength);
+      done += pieceLength;
+    }
+    return undefined;
+  }
+
+  private async readSourceAsync(position: number, length: number, target: Buffer, offset: number): Promise<void> {
+    for (let done = 0; done < length; ) {
+      const pieceLength = Math.min(length - done, SPAN_LIMIT);
+      const piece = await this.source.read(position + done, pieceLength);
+      const got = piece.copy(target, offset + done, 0, Math.min(piece.length, pieceLength));
+      if (got !== pieceLength) throw sourceReadShort(position + done, got, pieceLength);
       done += pieceLength;
     }
   }
@@ -281,7 +314,21 @@ class SectionRebuilder {
   private addAllDifferences(section: Section, copyCount: number, output: Buffer): void {
     const start = this.contentsStart + section.controlsLength;
     const differences = new VarintReader(this.workspace, 'differences', start, start + section.differencesLength);
-    for (let i = 0; i < copyCount; i++) addDifferences(differences, output, this.copyOffset[i], this.copyLength[i]);
+    const kernel = this.kernel;
+    for (let i = 0; i < copyCount; i++) {
+      let position = 0;
+      if (kernel !== undefined) {
+        const next = kernel.add(differences.offset, differences.end, this.copyOffset[i], this.copyLength[i]);
+        if (next >= 0) {
+          differences.offset = next;
+          continue;
+        }
+        // The kernel stopped at a token it leaves to the loop below, which checks it and names any error.
+        differences.offset = -1 - next;
+        position = kernel.position();
+      }
+      addDifferences(differences, output, this.copyOffset[i], this.copyLength[i], position);
+    }
     if (differences.remaining !== 0) {
       throw new CodecError(`delta section has ${formatBytes(differences.remaining)} of unused difference tokens, expected none`);
     }
@@ -291,13 +338,13 @@ class SectionRebuilder {
 /**
  * Adds the run-length coded differences of one copy to the source bytes already in `output`: runs of
  * unchanged bytes, each followed by one difference, closed by a final run that ends the copy exactly.
+ * `position` is where in the copy the next token applies, above 0 when the kernel has added the ones before it.
  */
-function addDifferences(differences: VarintReader, output: Buffer, offset: number, length: number): void {
+function addDifferences(differences: VarintReader, output: Buffer, offset: number, length: number, position: number): void {
   // Most runs fit in one varint byte, so those are read here without a call; the reader handles the rest.
   const bytes = differences.bytes;
   const end = differences.end;
   let at = differences.offset;
-  let position = 0;
   for (;;) {
     if (at < end && bytes[at] < 0x80) {
       position += bytes[at++];
@@ -335,6 +382,10 @@ function copyOutsideSource(cursor: number, copy: number, sourceSize: number): Co
 
 function literalsShort(literal: number, left: number): CodecError {
   return new CodecError(`delta entry needs ${formatBytes(literal)} of literals but its section has ${formatBytes(left)} left`);
+}
+
+function sourceReadShort(position: number, got: number, expected: number): CodecError {
+  return new CodecError(`source image read at ${position} returned ${formatBytes(got)}, expected ${formatBytes(expected)}`);
 }
 
 function runPastCopy(excess: number, length: number): CodecError {

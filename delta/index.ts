@@ -17,9 +17,10 @@ export interface SourceReader {
   read(position: number, length: number): Promise<Buffer>;
   /**
    * Reads `length` bytes at `position` into `buffer` at `offset` without allocating, and returns the number of
-   * bytes read (fewer only at the end of the image). Optional: codecs fall back to `read` without it.
+   * bytes read (fewer only at the end of the image). Synchronous, so a decoder that reads many spans needs no
+   * promise per read. Optional: codecs fall back to `read` without it.
    */
-  readInto?(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  readInto?(buffer: Uint8Array, offset: number, length: number, position: number): number;
 }
 
 export interface BodyCodec {

@@ -26,7 +26,7 @@ export async function openSourceFile(path: string): Promise<SourceReader & { clo
   return {
     size,
     read: (position: number, length: number) => cache.read(position, length),
-    readInto: async (buffer: Uint8Array, offset: number, length: number, position: number) =>
+    readInto: (buffer: Uint8Array, offset: number, length: number, position: number) =>
       readFullySync(handle.fd, buffer, offset, Math.max(0, Math.min(length, size - position)), position),
     close: () => handle.close(),
   };

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 
 import { expect } from 'chai';
@@ -10,6 +12,7 @@ import { codecById, codecByName, openSourceFile, type SourceReader } from '../..
 import { FIRMWARE_DIR, makeTempDir } from '../support/index.js';
 
 const delta = codecByName('delta')!;
+const execFileAsync = promisify(execFile);
 
 /** Output bytes per section in the delta format, and the source cache's block size. */
 const SECTION = 1 << 20;
@@ -38,6 +41,41 @@ async function decodeError(body: Uint8Array, source: SourceReader, targetSize: n
   }
   return undefined;
 }
+
+/** Decodes a body and returns the output's SHA-256, or the error's name and message. */
+async function decodeOutcome(body: Uint8Array, source: SourceReader, targetSize: number): Promise<string> {
+  try {
+    return createHash('sha256').update(await decodeAll(body, source, targetSize)).digest('hex');
+  } catch (error) {
+    return `${(error as Error).name}: ${(error as Error).message}`;
+  }
+}
+
+/** decodeOutcome for a child process that loads the delta module from the URL it is given. */
+const OUTCOME_SCRIPT = `
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+const [moduleUrl, casesPath] = process.argv.slice(2);
+const { codecByName } = await import(moduleUrl);
+const delta = codecByName('delta');
+const { sources, cases } = JSON.parse(readFileSync(casesPath, 'utf8'));
+const images = sources.map((text) => Buffer.from(text, 'base64'));
+const outcomes = [];
+for (const entry of cases) {
+  const image = images[entry.source];
+  const reader = { size: image.length, read: async (position, length) => image.subarray(position, position + length) };
+  try {
+    const digest = createHash('sha256');
+    const body = (async function* () { yield Buffer.from(entry.body, 'base64'); })();
+    for await (const piece of delta.decode(body, reader, entry.targetSize)) digest.update(piece);
+    outcomes.push(digest.digest('hex'));
+  } catch (error) {
+    outcomes.push(error.name + ': ' + error.message);
+  }
+}
+process.stdout.write(JSON.stringify({ webAssembly: typeof WebAssembly, outcomes }));
+`;
 
 async function roundTrip(source: Buffer, target: Buffer): Promise<Buffer> {
   const body = await delta.encode(source, target);
@@ -495,6 +533,99 @@ describe('delta codec', function () {
         caught = error;
       }
       expect(caught).to.be.instanceOf(CodecError);
+    });
+  });
+
+  describe('WebAssembly difference kernel', function () {
+    // The kernel adds runs of one to three varint bytes and leaves every other token, and every error, to the
+    // decoder's JavaScript loop. These bodies cross from one to the other inside a copy.
+    const source = new Random(41).bytes(400);
+    const sourceReader = memorySource(source);
+
+    /** Differences of one copy of the whole source: each run given as its varint bytes, then the byte added. */
+    function runsBody(runs: { varint: number[]; add?: number }[]): number[] {
+      return section(source.length, [0, ...varint(source.length), 0], runs.flatMap((run) => [...run.varint, ...(run.add === undefined ? [] : [run.add])]), []);
+    }
+
+    it('runs of every varint length', async function () {
+      // Runs 5, 200, 1 (three bytes), 2 (four bytes) and 3 (eight bytes), then one to the last byte, each
+      // followed by a difference, and a closing run of 0 in four bytes.
+      const runs = [
+        { length: 5, varint: varint(5) },
+        { length: 200, varint: varint(200) },
+        { length: 1, varint: [0x81, 0x80, 0x00] },
+        { length: 2, varint: [0x82, 0x80, 0x80, 0x00] },
+        { length: 3, varint: [0x83, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00] },
+      ];
+      const lastRun = source.length - 1 - runs.reduce((sum, run) => sum + run.length + 1, 0);
+      runs.push({ length: lastRun, varint: varint(lastRun) });
+
+      const expected = Buffer.from(source);
+      let position = 0;
+      for (const [index, run] of runs.entries()) {
+        position += run.length;
+        expected[position] = (expected[position] + index + 1) & 0xff;
+        position++;
+      }
+      expect(position, 'the last difference is at the last byte').to.equal(source.length);
+
+      const tokens = [...runs.map((run, index) => ({ varint: run.varint, add: index + 1 })), { varint: [0x80, 0x80, 0x80, 0x00] }];
+      const rebuilt = await decodeAll(compressBody(runsBody(tokens)), sourceReader, source.length);
+      expect(rebuilt.equals(expected)).to.equal(true);
+    });
+
+    it('errors after some added differences', async function () {
+      const cases: { runs: { varint: number[]; add?: number }[]; pattern: RegExp }[] = [
+        { runs: [{ varint: varint(10), add: 1 }, { varint: varint(300) }], pattern: /differences end inside a copy: expected a difference byte/ },
+        { runs: [{ varint: varint(10), add: 1 }, { varint: varint(390) }], pattern: /difference run ends 1 bytes past its copy of 400 bytes/ },
+        { runs: [{ varint: varint(10), add: 1 }, { varint: [0x81, 0x80, 0x80] }], pattern: /differences ends inside the varint of difference run/ },
+        { runs: [{ varint: varint(10), add: 1 }, { varint: [0xff, 0xff, 0x7f] }], pattern: /difference run ends \d+ bytes past its copy/ },
+      ];
+      for (const { runs, pattern } of cases) {
+        const error = await decodeError(compressBody(runsBody(runs)), sourceReader, source.length);
+        expect(error, String(pattern)).to.be.instanceOf(CodecError);
+        expect((error as Error).message).to.match(pattern);
+      }
+    });
+
+    it('same results without WebAssembly', async function () {
+      // node --jitless has no WebAssembly, so the decoder there runs its JavaScript loop alone. Both processes
+      // decode the iwlwifi pair and 1,000 mutated bodies and must reach the same digest or the same error.
+      this.timeout(60_000);
+      const random = new Random(0x3a5e);
+      const small = random.bytes(3000);
+      const iwlwifi = await readFile(join(FIRMWARE_DIR, 'iwlwifi-cc-a0-67.ucode'));
+      const iwlwifiTarget = await readFile(join(FIRMWARE_DIR, 'iwlwifi-cc-a0-68.ucode'));
+      const cases = [{ source: 1, body: await delta.encode(iwlwifi, iwlwifiTarget), targetSize: iwlwifiTarget.length }];
+      const target = editedCopy(small, random);
+      const plain = brotliDecompressSync(await delta.encode(small, target));
+      for (let round = 0; round < 1000; round++) {
+        cases.push({ source: 0, body: compressBody(mutate(plain, random), 20, 1), targetSize: target.length });
+      }
+
+      const folder = await makeTempDir();
+      try {
+        const casesPath = join(folder.path, 'cases.json');
+        const scriptPath = join(folder.path, 'decode.mjs');
+        const sources = [small, iwlwifi].map((bytes) => bytes.toString('base64'));
+        await writeFile(casesPath, JSON.stringify({ sources, cases: cases.map((entry) => ({ ...entry, body: entry.body.toString('base64') })) }));
+        await writeFile(scriptPath, OUTCOME_SCRIPT);
+
+        const deltaModule = new URL('../../delta/index.js', import.meta.url).href;
+        const { stdout } = await execFileAsync(process.execPath, ['--jitless', scriptPath, deltaModule, casesPath], { maxBuffer: 64 << 20 });
+        const withoutKernel = JSON.parse(stdout) as { webAssembly: string; outcomes: string[] };
+        expect(withoutKernel.webAssembly, 'WebAssembly in the child').to.equal('undefined');
+
+        const withKernel = await Promise.all(
+          cases.map((entry) => decodeOutcome(entry.body, memorySource(entry.source === 0 ? small : iwlwifi), entry.targetSize)),
+        );
+        expect(withKernel[0], 'iwlwifi digest').to.equal(createHash('sha256').update(iwlwifiTarget).digest('hex'));
+        const rejected = withKernel.filter((outcome) => outcome.startsWith('CodecError')).length;
+        expect(rejected, 'mutated bodies rejected').to.be.above(500);
+        for (const [index, outcome] of withKernel.entries()) expect(withoutKernel.outcomes[index], `case ${index}`).to.equal(outcome);
+      } finally {
+        await folder.remove();
+      }
     });
   });
 
