@@ -1,7 +1,18 @@
 import { CodecError, formatBytes } from '../errors/index.js';
 import type { SourceReader } from './index.js';
 import { BrotliReader } from './brotli-reader.js';
-import { createDifferenceKernel, type DifferenceKernel } from './difference-kernel.js';
+import {
+  COPY_LENGTH_AT,
+  COPY_OFFSET_AT,
+  COPY_SOURCE_AT,
+  ORDER_AT,
+  TABLES_SIZE,
+  TABLE_CURSOR,
+  TABLE_SOURCE_SIZE,
+  TABLE_STATE,
+  createSectionKernel,
+  type SectionKernel,
+} from './section-kernel.js';
 import {
   SECTION_CONTROLS_LIMIT,
   SECTION_ENTRY_LIMIT,
@@ -108,10 +119,11 @@ const CONTENTS_LIMIT = SECTION_CONTROLS_LIMIT + SECTION_DIFFERENCES_LIMIT + SECT
  * sorted by source position and read in spans of up to SPAN_LIMIT bytes, so a section of many small copies
  * costs a few large reads and not one read each.
  *
- * The output, the span buffer and the section's contents share one workspace, so each literal and each copy
- * out of a span is one copyWithin call. Buffer's copy creates a view for every call, and a section can hold
- * thousands of both. The loops over entries and copies are small synchronous methods that build their errors
- * elsewhere, because V8 compiles such methods faster, on a core that brotli and the writes also need.
+ * The output, the span buffer, the section's contents and the copy tables share one workspace, which is the
+ * memory of the WebAssembly kernel (section-kernel.ts) where WebAssembly is available. Each literal and each copy
+ * out of a span is then one memory.copy in the kernel, or one copyWithin call without it; Buffer's copy creates a
+ * view for every call, and a section can hold thousands of both. The JavaScript loops build their errors in
+ * separate functions, because V8 compiles small methods faster.
  */
 class SectionRebuilder {
   /** The output from offset 0, the span buffer at spanStart, the section's contents at contentsStart. */
@@ -119,14 +131,20 @@ class SectionRebuilder {
   private readonly spanStart: number;
   private readonly contentsStart: number;
   private readonly span: Buffer;
-  /** Adds most difference tokens without V8's warm-up; undefined where WebAssembly is missing. */
-  private readonly kernel: DifferenceKernel | undefined;
-  /** Per copy of the current section, in output order: source position, length and output offset. */
-  private readonly copySource = new Float64Array(SECTION_ENTRY_LIMIT);
-  private readonly copyLength = new Int32Array(SECTION_ENTRY_LIMIT);
-  private readonly copyOffset = new Int32Array(SECTION_ENTRY_LIMIT);
+  /** Runs most entries, copies and difference tokens without V8's warm-up; undefined where WebAssembly is missing. */
+  private readonly kernel: SectionKernel | undefined;
+  /**
+   * The copy tables, at the end of the workspace (layout in section-kernel.ts): the state of runControls, then
+   * per copy of the current section, in output order, its source position, length and output offset.
+   */
+  private readonly tablesStart: number;
+  private readonly state: Int32Array;
+  private readonly stateDoubles: Float64Array;
+  private readonly copySource: Float64Array;
+  private readonly copyLength: Int32Array;
+  private readonly copyOffset: Int32Array;
   /** Copy indexes sorted by source position, and the keys that sortBySource sorts them by. */
-  private readonly order = new Int32Array(SECTION_ENTRY_LIMIT);
+  private readonly order: Int32Array;
   private readonly sortKeys = new Float64Array(SECTION_ENTRY_LIMIT);
   /** Per span: source position, length, and where its copies start in `order` (one more entry ends the last). */
   private readonly spanPosition = new Float64Array(SECTION_ENTRY_LIMIT);
@@ -140,12 +158,22 @@ class SectionRebuilder {
   ) {
     this.spanStart = outputCapacity;
     this.contentsStart = outputCapacity + SPAN_LIMIT;
-    // Both the kernel's memory and allocUnsafe leave the pages untouched, so only those a section uses become
-    // resident. The contents' worst case therefore costs address space, not memory.
-    const size = this.contentsStart + CONTENTS_LIMIT;
-    this.kernel = createDifferenceKernel(size);
-    this.workspace = this.kernel?.workspace ?? Buffer.allocUnsafe(size);
+    this.tablesStart = Math.ceil((this.contentsStart + CONTENTS_LIMIT) / Float64Array.BYTES_PER_ELEMENT) * Float64Array.BYTES_PER_ELEMENT;
+    // Both the kernel's memory and a large ArrayBuffer leave the pages untouched until they are written, so only
+    // those a section uses become resident. The contents' worst case therefore costs address space, not memory.
+    const size = this.tablesStart + TABLES_SIZE;
+    this.kernel = createSectionKernel(size);
+    this.workspace = this.kernel?.workspace ?? Buffer.from(new ArrayBuffer(size));
     this.span = this.workspace.subarray(this.spanStart, this.contentsStart);
+
+    const memory = this.workspace.buffer;
+    const tables = this.workspace.byteOffset + this.tablesStart;
+    this.state = new Int32Array(memory, tables, Object.keys(TABLE_STATE).length);
+    this.stateDoubles = new Float64Array(memory, tables, TABLE_SOURCE_SIZE + 1);
+    this.copySource = new Float64Array(memory, tables + COPY_SOURCE_AT, SECTION_ENTRY_LIMIT);
+    this.copyLength = new Int32Array(memory, tables + COPY_LENGTH_AT, SECTION_ENTRY_LIMIT);
+    this.copyOffset = new Int32Array(memory, tables + COPY_OFFSET_AT, SECTION_ENTRY_LIMIT);
+    this.order = new Int32Array(memory, tables + ORDER_AT, SECTION_ENTRY_LIMIT);
   }
 
   /** Returns the buffer that the section's contents must be read into before `rebuild`. */
@@ -164,51 +192,76 @@ class SectionRebuilder {
 
   /** Checks every entry, places the literals and records the copies; returns the number of copies. */
   private runControls(section: Section): number {
-    const { workspace, contentsStart } = this;
+    const { state, stateDoubles, contentsStart, kernel } = this;
     const { controlsLength, outputLength } = section;
-    const controls = new VarintReader(workspace, 'controls', contentsStart, contentsStart + controlsLength);
-    const sourceSize = this.source.size;
-    let literalOffset = contentsStart + controlsLength + section.differencesLength;
-    const literalsEnd = literalOffset + section.literalsLength;
-    let filled = 0;
-    let copyCount = 0;
-    let entryCount = 0;
+    const literalsStart = contentsStart + controlsLength + section.differencesLength;
+    state[TABLE_STATE.at] = contentsStart;
+    state[TABLE_STATE.end] = contentsStart + controlsLength;
+    state[TABLE_STATE.literalAt] = literalsStart;
+    state[TABLE_STATE.literalEnd] = literalsStart + section.literalsLength;
+    state[TABLE_STATE.filled] = 0;
+    state[TABLE_STATE.room] = outputLength;
+    state[TABLE_STATE.copyCount] = 0;
+    state[TABLE_STATE.entryCount] = 0;
+    stateDoubles[TABLE_CURSOR] = this.cursor;
+    stateDoubles[TABLE_SOURCE_SIZE] = this.source.size;
 
-    while (controls.remaining > 0) {
-      if (++entryCount > SECTION_ENTRY_LIMIT) throw tooManyEntries();
-      const seek = controls.readSignedVarint('seek');
-      const copy = controls.readVarint('copy length');
-      const literal = controls.readVarint('literal length');
-
-      if (copy + literal > outputLength - filled) throw entryPastSection(copy + literal, outputLength - filled);
-      this.cursor += seek;
-      if (this.cursor < 0 || this.cursor + copy > sourceSize) throw copyOutsideSource(this.cursor, copy, sourceSize);
-
-      if (copy > 0) {
-        this.copySource[copyCount] = this.cursor;
-        this.copyLength[copyCount] = copy;
-        this.copyOffset[copyCount] = filled;
-        copyCount++;
-        this.cursor += copy;
-        filled += copy;
-      }
-
-      if (literal > 0) {
-        if (literal > literalsEnd - literalOffset) throw literalsShort(literal, literalsEnd - literalOffset);
-        workspace.copyWithin(filled, literalOffset, literalOffset + literal);
-        literalOffset += literal;
-        filled += literal;
-      }
+    const controls = new VarintReader(this.workspace, 'controls', contentsStart, contentsStart + controlsLength);
+    for (;;) {
+      kernel?.controls(this.tablesStart);
+      if (state[TABLE_STATE.at] >= state[TABLE_STATE.end]) break;
+      // The kernel stopped at an entry it leaves to runEntry, which checks it and names any error.
+      controls.offset = state[TABLE_STATE.at];
+      this.runEntry(controls);
     }
+    this.cursor = stateDoubles[TABLE_CURSOR];
 
     // Left-over parts mean the body is not what the encoder wrote, even if the output happens to fill up.
+    const filled = state[TABLE_STATE.filled];
     if (filled !== outputLength) {
       throw new CodecError(`delta section entries rebuild ${formatBytes(filled)}, expected its declared ${formatBytes(outputLength)}`);
     }
-    if (literalOffset !== literalsEnd) {
-      throw new CodecError(`delta section has ${formatBytes(literalsEnd - literalOffset)} of unused literals, expected none`);
+    const unusedLiterals = state[TABLE_STATE.literalEnd] - state[TABLE_STATE.literalAt];
+    if (unusedLiterals !== 0) {
+      throw new CodecError(`delta section has ${formatBytes(unusedLiterals)} of unused literals, expected none`);
     }
-    return copyCount;
+    return state[TABLE_STATE.copyCount];
+  }
+
+  /**
+   * Runs the entry at `controls.offset` with every check, and moves the state in the copy tables past it. The
+   * kernel's controls function makes the same checks in the same order, and leaves each failure to this method.
+   */
+  private runEntry(controls: VarintReader): void {
+    const { state, stateDoubles } = this;
+    if (++state[TABLE_STATE.entryCount] > SECTION_ENTRY_LIMIT) throw tooManyEntries();
+    const seek = controls.readSignedVarint('seek');
+    const copy = controls.readVarint('copy length');
+    const literal = controls.readVarint('literal length');
+    state[TABLE_STATE.at] = controls.offset;
+
+    const filled = state[TABLE_STATE.filled];
+    const left = state[TABLE_STATE.room] - filled;
+    if (copy + literal > left) throw entryPastSection(copy + literal, left);
+    const cursor = stateDoubles[TABLE_CURSOR] + seek;
+    const sourceSize = stateDoubles[TABLE_SOURCE_SIZE];
+    if (cursor < 0 || cursor + copy > sourceSize) throw copyOutsideSource(cursor, copy, sourceSize);
+    stateDoubles[TABLE_CURSOR] = cursor + copy;
+
+    if (copy > 0) {
+      const index = state[TABLE_STATE.copyCount]++;
+      this.copySource[index] = cursor;
+      this.copyLength[index] = copy;
+      this.copyOffset[index] = filled;
+    }
+    if (literal > 0) {
+      const literalAt = state[TABLE_STATE.literalAt];
+      const literalsLeft = state[TABLE_STATE.literalEnd] - literalAt;
+      if (literal > literalsLeft) throw literalsShort(literal, literalsLeft);
+      this.workspace.copyWithin(filled + copy, literalAt, literalAt + literal);
+      state[TABLE_STATE.literalAt] = literalAt + literal;
+    }
+    state[TABLE_STATE.filled] = filled + copy + literal;
   }
 
   /** Fills every copy's output range with its source bytes, one read per span. */
@@ -276,8 +329,12 @@ class SectionRebuilder {
 
   /** Moves copies order[first] to order[last - 1] from the span buffer, read at `position`, to the output. */
   private scatterSpan(first: number, last: number, position: number): void {
-    const { workspace, order, copySource, copyLength, copyOffset } = this;
     const base = this.spanStart - position;
+    if (this.kernel !== undefined) {
+      this.kernel.scatter(first, last, this.tablesStart, base);
+      return;
+    }
+    const { workspace, order, copySource, copyLength, copyOffset } = this;
     for (let k = first; k < last; k++) {
       const index = order[k];
       const from = base + copySource[index];

@@ -536,9 +536,10 @@ describe('delta codec', function () {
     });
   });
 
-  describe('WebAssembly difference kernel', function () {
-    // The kernel adds runs of one to three varint bytes and leaves every other token, and every error, to the
-    // decoder's JavaScript loop. These bodies cross from one to the other inside a copy.
+  describe('WebAssembly section kernel', function () {
+    // The kernel runs entries whose varints have at most four bytes and adds runs of one to three varint bytes.
+    // It leaves every other entry and token, and every error, to the decoder's JavaScript loops. These bodies
+    // cross from one to the other inside a section and inside a copy.
     const source = new Random(41).bytes(400);
     const sourceReader = memorySource(source);
 
@@ -546,6 +547,47 @@ describe('delta codec', function () {
     function runsBody(runs: { varint: number[]; add?: number }[]): number[] {
       return section(source.length, [0, ...varint(source.length), 0], runs.flatMap((run) => [...run.varint, ...(run.add === undefined ? [] : [run.add])]), []);
     }
+
+    it('control entries it leaves to JavaScript, between its own', async function () {
+      // The second and fourth entries hold a five-byte varint, so the kernel leaves them to the decoder's loop.
+      // The others run in the kernel, before and after them.
+      const padded = (value: number): number[] => [(value & 0x7f) | 0x80, 0x80, 0x80, 0x80, 0x00];
+      const controls = [
+        ...[zigzag(0), 10, 2],
+        ...[...padded(zigzag(5)), 20, 0],
+        ...[zigzag(-30), 15, 3],
+        ...[zigzag(0), ...padded(5), 1],
+      ];
+      const literals = [1, 2, 3, 4, 5, 6];
+      const expected = Buffer.concat([
+        source.subarray(0, 10),
+        Buffer.from([1, 2]),
+        source.subarray(15, 35),
+        source.subarray(5, 20),
+        Buffer.from([3, 4, 5]),
+        source.subarray(20, 25),
+        Buffer.from([6]),
+      ]);
+      const plain = section(expected.length, controls, [10, 20, 15, 5], literals);
+      const rebuilt = await decodeAll(compressBody(plain), sourceReader, expected.length);
+      expect(rebuilt.equals(expected)).to.equal(true);
+    });
+
+    it('errors in entries after some it ran', async function () {
+      const twoEntries = [zigzag(0), 10, 1, zigzag(5), 10, 1];
+      const cases: { plain: number[]; targetSize: number; pattern: RegExp }[] = [
+        { plain: section(30, [...twoEntries, 0, 9, 0], [10, 10, 9], [7, 7]), targetSize: 30, pattern: /entry writes 9 bytes but its section has 8 bytes left/ },
+        { plain: section(31, [...twoEntries, ...varint(zigzag(380)), 9, 0], [10, 10, 9], [7, 7]), targetSize: 31, pattern: /reads source bytes 405 to 414, outside the source image of 400 bytes/ },
+        { plain: section(31, [...twoEntries, zigzag(-30), 9, 0], [10, 10, 9], [7, 7]), targetSize: 31, pattern: /reads source bytes -5 to 4, outside the source image/ },
+        { plain: section(23, [...twoEntries, 0, 0, 1], [10, 10], [7, 7]), targetSize: 23, pattern: /entry needs 1 bytes of literals but its section has 0 bytes left/ },
+        { plain: section(1, [0, 1, 0, ...new Array<number>(3 * 8192).fill(0)], [1], []), targetSize: 1, pattern: /more than 8192 control entries/ },
+      ];
+      for (const { plain, targetSize, pattern } of cases) {
+        const error = await decodeError(compressBody(plain), sourceReader, targetSize);
+        expect(error, String(pattern)).to.be.instanceOf(CodecError);
+        expect((error as Error).message).to.match(pattern);
+      }
+    });
 
     it('runs of every varint length', async function () {
       // Runs 5, 200, 1 (three bytes), 2 (four bytes) and 3 (eight bytes), then one to the last byte, each
