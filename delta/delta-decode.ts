@@ -6,6 +6,10 @@ import {
   COPY_OFFSET_AT,
   COPY_SOURCE_AT,
   ORDER_AT,
+  SORT_KEYS_AT,
+  SPAN_FIRST_AT,
+  SPAN_LENGTH_AT,
+  SPAN_POSITION_AT,
   TABLES_SIZE,
   TABLE_CURSOR,
   TABLE_SOURCE_SIZE,
@@ -145,11 +149,11 @@ class SectionRebuilder {
   private readonly copyOffset: Int32Array;
   /** Copy indexes sorted by source position, and the keys that sortBySource sorts them by. */
   private readonly order: Int32Array;
-  private readonly sortKeys = new Float64Array(SECTION_ENTRY_LIMIT);
+  private readonly sortKeys: Float64Array;
   /** Per span: source position, length, and where its copies start in `order` (one more entry ends the last). */
-  private readonly spanPosition = new Float64Array(SECTION_ENTRY_LIMIT);
-  private readonly spanLength = new Int32Array(SECTION_ENTRY_LIMIT);
-  private readonly spanFirst = new Int32Array(SECTION_ENTRY_LIMIT + 1);
+  private readonly spanPosition: Float64Array;
+  private readonly spanLength: Int32Array;
+  private readonly spanFirst: Int32Array;
   private cursor = 0;
 
   constructor(
@@ -174,6 +178,10 @@ class SectionRebuilder {
     this.copyLength = new Int32Array(memory, tables + COPY_LENGTH_AT, SECTION_ENTRY_LIMIT);
     this.copyOffset = new Int32Array(memory, tables + COPY_OFFSET_AT, SECTION_ENTRY_LIMIT);
     this.order = new Int32Array(memory, tables + ORDER_AT, SECTION_ENTRY_LIMIT);
+    this.sortKeys = new Float64Array(memory, tables + SORT_KEYS_AT, SECTION_ENTRY_LIMIT);
+    this.spanPosition = new Float64Array(memory, tables + SPAN_POSITION_AT, SECTION_ENTRY_LIMIT);
+    this.spanLength = new Int32Array(memory, tables + SPAN_LENGTH_AT, SECTION_ENTRY_LIMIT);
+    this.spanFirst = new Int32Array(memory, tables + SPAN_FIRST_AT, SECTION_ENTRY_LIMIT + 1);
   }
 
   /** Returns the buffer that the section's contents must be read into before `rebuild`. */
@@ -279,8 +287,25 @@ class SectionRebuilder {
     }
   }
 
-  /** Sorts the copies by source position and gathers nearby ones into spans; returns the number of spans. */
+  /**
+   * Sorts the copies by source position and gathers nearby ones into spans; returns the number of spans. The
+   * kernel's prepare, orderByKeys and group do what the JavaScript below does, and the typed array's own sort
+   * sorts the keys in both.
+   */
   private planSpans(copyCount: number): number {
+    const kernel = this.kernel;
+    if (kernel !== undefined) {
+      if (kernel.prepare(this.tablesStart, copyCount) === 0) {
+        if (this.source.size > KEYED_SORT_LIMIT) {
+          this.sortByComparison(copyCount);
+        } else {
+          this.sortKeys.subarray(0, copyCount).sort();
+          kernel.orderByKeys(this.tablesStart, copyCount);
+        }
+      }
+      return kernel.group(this.tablesStart, copyCount, SPAN_LIMIT, SPAN_GAP);
+    }
+
     const { copySource, copyLength, order } = this;
     let sorted = true;
     for (let i = 0; i < copyCount; i++) {
@@ -319,12 +344,18 @@ class SectionRebuilder {
   private sortBySource(copyCount: number): void {
     const { copySource, order, sortKeys } = this;
     if (this.source.size > KEYED_SORT_LIMIT) {
-      order.subarray(0, copyCount).sort((a, b) => copySource[a] - copySource[b] || a - b);
+      this.sortByComparison(copyCount);
       return;
     }
     for (let i = 0; i < copyCount; i++) sortKeys[i] = copySource[i] * SECTION_ENTRY_LIMIT + i;
     sortKeys.subarray(0, copyCount).sort();
     for (let i = 0; i < copyCount; i++) order[i] = sortKeys[i] % SECTION_ENTRY_LIMIT;
+  }
+
+  /** Sorts `order` by source position, ties by index, with a comparison function: for sources above 2^40 bytes. */
+  private sortByComparison(copyCount: number): void {
+    const copySource = this.copySource;
+    this.order.subarray(0, copyCount).sort((a, b) => copySource[a] - copySource[b] || a - b);
   }
 
   /** Moves copies order[first] to order[last - 1] from the span buffer, read at `position`, to the output. */

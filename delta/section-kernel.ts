@@ -2,17 +2,18 @@
  * The delta decoder's hot loops as WebAssembly functions over the decoder's workspace. A fresh process runs
  * JavaScript loops in V8's interpreter until the optimizing compiler has compiled them on a background thread, and
  * on a 2-core device that compiler competes with the apply for the second core. WebAssembly is compiled before its
- * first call, in well under a millisecond for this module. Three functions:
+ * first call: building, compiling and instantiating this module takes about 3 ms once per process. Its functions:
  *
  * - add: adds a copy's difference tokens to the source bytes already in the output;
  * - controls: runs a section's control entries, placing literals and recording copies in the copy tables;
+ * - prepare, orderByKeys and group: sort the copies by source position and gather them into spans to read;
  * - scatter: moves copies from the span buffer, just read from the source, to their places in the output.
  *
  * add and controls handle the common cases only: varints of at most three or four bytes, and entries that pass
  * every check. They stop before anything else without consuming it, and the decoder's JavaScript code then reads
  * that token or entry with all its checks and error messages. Both paths therefore accept and reject exactly the
- * same bodies; a test compares them against `node --jitless`, which has no WebAssembly. On the esbuild pair the
- * three functions took a fresh apply from a median of 49.1 to 38.8 ms (docs/benchmarks.md has the runs).
+ * same bodies; a test compares them against `node --jitless`, which has no WebAssembly. On the esbuild pair,
+ * fresh applies took a median of 35.8 ms with all of them and 49.1 ms with add alone (docs/benchmarks.md).
  */
 import { SECTION_ENTRY_LIMIT } from './delta-format.js';
 
@@ -37,6 +38,11 @@ const I32_GT_U = 0x4b;
 const I32_GE_U = 0x4f;
 const F64_LT = 0x63;
 const F64_GT = 0x64;
+const F64_SUB = 0xa1;
+const F64_MUL = 0xa2;
+const F64_MAX = 0xa5;
+const I32_WRAP_I64 = 0xa7;
+const I64_TRUNC_F64_U = 0xb1;
 const I32_ADD = 0x6a;
 const I32_SUB = 0x6b;
 const I32_AND = 0x71;
@@ -48,7 +54,12 @@ const F64_ADD = 0xa0;
 const I32_TRUNC_F64_S = 0xaa;
 const F64_CONVERT_I32_S = 0xb7;
 const F64_CONVERT_I32_U = 0xb8;
-const F64_ZERO = [0x44, 0, 0, 0, 0, 0, 0, 0, 0];
+const f64Constant = (value: number): number[] => {
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleLE(value);
+  return [0x44, ...bytes];
+};
+const F64_ZERO = f64Constant(0);
 /** memory.copy within memory 0 (bulk memory operations, part of WebAssembly 2.0). */
 const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
 
@@ -87,7 +98,11 @@ export const COPY_SOURCE_AT = 64;
 export const COPY_LENGTH_AT = COPY_SOURCE_AT + 8 * SECTION_ENTRY_LIMIT;
 export const COPY_OFFSET_AT = COPY_LENGTH_AT + 4 * SECTION_ENTRY_LIMIT;
 export const ORDER_AT = COPY_OFFSET_AT + 4 * SECTION_ENTRY_LIMIT;
-export const TABLES_SIZE = ORDER_AT + 4 * SECTION_ENTRY_LIMIT;
+export const SORT_KEYS_AT = ORDER_AT + 4 * SECTION_ENTRY_LIMIT;
+export const SPAN_POSITION_AT = SORT_KEYS_AT + 8 * SECTION_ENTRY_LIMIT;
+export const SPAN_LENGTH_AT = SPAN_POSITION_AT + 8 * SECTION_ENTRY_LIMIT;
+export const SPAN_FIRST_AT = SPAN_LENGTH_AT + 4 * SECTION_ENTRY_LIMIT;
+export const TABLES_SIZE = SPAN_FIRST_AT + 4 * (SECTION_ENTRY_LIMIT + 1);
 
 // add: parameters, then locals, by index.
 const AT = 0;
@@ -199,13 +214,17 @@ const entryVarint = (local: number): number[] => [
 /** Loads or stores a state field; `field` is an index into the i32 fields of the state block. */
 const loadField = (local: number, field: number): number[] => [...get(C.base), ...load32(4 * field), ...set(local)];
 const storeField = (field: number, local: number): number[] => [...get(C.base), ...get(local), ...store32(4 * field)];
-/** The address of entry `index` of a table of `width`-byte values, to which the table's offset is added. */
-const tableEntry = (index: number, width: number): number[] => [...get(C.base), ...get(index), ...constant(Math.log2(width)), I32_SHL, I32_ADD];
+/**
+ * The address of entry `index` of a table of `width`-byte values, to which the table's offset is added; `base` and
+ * `index` are locals.
+ */
+const entryAddress = (base: number, index: number, width: number): number[] => [...get(base), ...get(index), ...constant(Math.log2(width)), I32_SHL, I32_ADD];
+const tableEntry = (index: number, width: number): number[] => entryAddress(C.base, index, width);
 
 /**
  * controls(base): runs the control entries from the state at `base` until the end of the controls, or until an
  * entry it leaves to the caller. It leaves an entry with a varint longer than four bytes, one past the entry
- * limit, and every entry that fails a check; the state then points at that entry. The output starts at offset 0.
+ * limit, and every entry that fails a check. The state then points at that entry. The output starts at offset 0.
  */
 const CONTROLS_BODY = [
   ...loadField(C.at, TABLE_STATE.at),
@@ -288,9 +307,98 @@ const SCATTER_BODY = [
   END,
 ];
 
+/** prepare and orderByKeys: parameters, then locals, by index. */
+const P = { base: 0, count: 1, i: 2, sorted: 3, previous: 4, value: 5 };
+
+/** Runs `body` for i from 0 to count - 1. */
+const forEachCopy = (body: number[]): number[] => [
+  BLOCK, EMPTY_BLOCK,
+  LOOP, EMPTY_BLOCK,
+  ...get(P.i), ...get(P.count), I32_GE_U, BR_IF, 1,
+  ...body,
+  ...get(P.i), ...constant(1), I32_ADD, ...set(P.i),
+  BR, 0,
+  END,
+  END,
+];
+
 /**
- * Builds the whole module: one imported memory, four functions and two mutable globals, of which add, controls,
- * scatter and position are exported.
+ * prepare(base, count): sets order[i] to i and the sort key of copy i to its source position times the entry
+ * limit plus i, so that sorting the keys sorts the copies by position, ties by index. Returns 1 when the copies
+ * are in source order already, 0 otherwise.
+ */
+const PREPARE_BODY = [
+  ...constant(1), ...set(P.sorted),
+  ...forEachCopy([
+    ...entryAddress(P.base, P.i, 4), ...get(P.i), ...store32(ORDER_AT),
+    ...entryAddress(P.base, P.i, 8), ...loadF64(COPY_SOURCE_AT), ...set(P.value),
+    ...entryAddress(P.base, P.i, 8), ...get(P.value), ...f64Constant(SECTION_ENTRY_LIMIT), F64_MUL, ...get(P.i), F64_CONVERT_I32_U, F64_ADD, ...storeF64(SORT_KEYS_AT),
+    ...get(P.i), IF, EMPTY_BLOCK,
+    ...get(P.value), ...get(P.previous), F64_LT, IF, EMPTY_BLOCK, ...constant(0), ...set(P.sorted), END,
+    END,
+    ...get(P.value), ...set(P.previous),
+  ]),
+  ...get(P.sorted),
+  END,
+];
+
+/** orderByKeys(base, count): sets order[i] to the copy index that sorted key i carries in its low bits. */
+const ORDER_BY_KEYS_BODY = [
+  ...forEachCopy([
+    ...entryAddress(P.base, P.i, 4),
+    ...entryAddress(P.base, P.i, 8), ...loadF64(SORT_KEYS_AT), I64_TRUNC_F64_U, I32_WRAP_I64, ...constant(SECTION_ENTRY_LIMIT - 1), I32_AND,
+    ...store32(ORDER_AT),
+  ]),
+  END,
+];
+
+/** group: parameters, then locals, by index; the doubles come last. */
+const G = { base: 0, count: 1, limit: 2, gap: 3, first: 4, last: 5, spanCount: 6, next: 7, start: 8, end: 9, nextStart: 10, nextEnd: 11 };
+
+/**
+ * group(base, count, limit, gap): gathers the copies, in `order`, into spans of at most `limit` bytes whose copies
+ * lie at most `gap` bytes apart, and returns the number of spans. Span i starts at spanPosition[i], covers
+ * spanLength[i] bytes, with the copies order[spanFirst[i]] to order[spanFirst[i + 1] - 1] in it.
+ */
+const GROUP_BODY = [
+  BLOCK, EMPTY_BLOCK,
+  LOOP, EMPTY_BLOCK,
+  ...get(G.first), ...get(G.count), I32_GE_U, BR_IF, 1,
+  ...entryAddress(G.base, G.first, 4), ...load32(ORDER_AT), ...set(G.next),
+  ...entryAddress(G.base, G.next, 8), ...loadF64(COPY_SOURCE_AT), ...tee(G.start),
+  ...entryAddress(G.base, G.next, 4), ...load32(COPY_LENGTH_AT), F64_CONVERT_I32_U, F64_ADD, ...set(G.end),
+  ...get(G.first), ...constant(1), I32_ADD, ...set(G.last),
+
+  BLOCK, EMPTY_BLOCK,
+  LOOP, EMPTY_BLOCK,
+  ...get(G.last), ...get(G.count), I32_GE_U, BR_IF, 1,
+  ...entryAddress(G.base, G.last, 4), ...load32(ORDER_AT), ...set(G.next),
+  ...entryAddress(G.base, G.next, 8), ...loadF64(COPY_SOURCE_AT), ...tee(G.nextStart),
+  ...entryAddress(G.base, G.next, 4), ...load32(COPY_LENGTH_AT), F64_CONVERT_I32_U, F64_ADD, ...get(G.end), F64_MAX, ...set(G.nextEnd),
+  ...get(G.nextStart), ...get(G.end), F64_SUB, ...get(G.gap), F64_CONVERT_I32_U, F64_GT, BR_IF, 1,
+  ...get(G.nextEnd), ...get(G.start), F64_SUB, ...get(G.limit), F64_CONVERT_I32_U, F64_GT, BR_IF, 1,
+  ...get(G.nextEnd), ...set(G.end),
+  ...get(G.last), ...constant(1), I32_ADD, ...set(G.last),
+  BR, 0,
+  END,
+  END,
+
+  ...entryAddress(G.base, G.spanCount, 8), ...get(G.start), ...storeF64(SPAN_POSITION_AT),
+  ...entryAddress(G.base, G.spanCount, 4), ...get(G.end), ...get(G.start), F64_SUB, I32_TRUNC_F64_S, ...store32(SPAN_LENGTH_AT),
+  ...entryAddress(G.base, G.spanCount, 4), ...get(G.first), ...store32(SPAN_FIRST_AT),
+  ...get(G.spanCount), ...constant(1), I32_ADD, ...set(G.spanCount),
+  ...get(G.last), ...set(G.first),
+  BR, 0,
+  END,
+  END,
+  ...entryAddress(G.base, G.spanCount, 4), ...get(G.count), ...store32(SPAN_FIRST_AT),
+  ...get(G.spanCount),
+  END,
+];
+
+/**
+ * Builds the whole module: one imported memory, seven functions and two mutable globals. All but varint and the
+ * NEXT global are exported.
  */
 function moduleBytes(): Uint8Array {
   const name = (text: string): number[] => [text.length, ...Buffer.from(text, 'latin1')];
@@ -303,30 +411,38 @@ function moduleBytes(): Uint8Array {
 
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    // Types: add (i32 x4 -> i32), varint (i32 x2 -> i32), controls (i32 -> none), scatter (i32 x3, f64 -> none).
+    // Types: add and group (i32 x4 -> i32), varint and prepare (i32 x2 -> i32), controls (i32 -> none),
+    // scatter (i32 x3, f64 -> none), orderByKeys (i32 x2 -> none).
     ...section(1, [
-      4,
+      5,
       FUNCTION_TYPE, 4, I32, I32, I32, I32, 1, I32,
       FUNCTION_TYPE, 2, I32, I32, 1, I32,
       FUNCTION_TYPE, 1, I32, 0,
       FUNCTION_TYPE, 4, I32, I32, I32, F64, 0,
+      FUNCTION_TYPE, 2, I32, I32, 0,
     ]),
     ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 1]),
-    ...section(3, [4, 0, 1, 2, 3]),
+    ...section(3, [7, 0, 1, 2, 3, 1, 4, 0]),
     ...section(6, [2, I32, MUTABLE, ...constant(0), END, I32, MUTABLE, ...constant(0), END]),
     ...section(7, [
-      4,
+      7,
       ...name('add'), FUNCTION_EXPORT, 0,
       ...name('position'), GLOBAL_EXPORT, POSITION_GLOBAL,
       ...name('controls'), FUNCTION_EXPORT, 2,
       ...name('scatter'), FUNCTION_EXPORT, 3,
+      ...name('prepare'), FUNCTION_EXPORT, 4,
+      ...name('orderByKeys'), FUNCTION_EXPORT, 5,
+      ...name('group'), FUNCTION_EXPORT, 6,
     ]),
     ...section(10, [
-      4,
+      7,
       ...body([1, ADD_LOCALS, I32], ADD_BODY),
       ...body([1, 2, I32], VARINT_BODY),
       ...body([2, C_I32_LOCALS, I32, C_F64_LOCALS, F64], CONTROLS_BODY),
       ...body([1, 2, I32], SCATTER_BODY),
+      ...body([2, 2, I32, 2, F64], PREPARE_BODY),
+      ...body([1, 1, I32], ORDER_BY_KEYS_BODY),
+      ...body([2, 4, I32, 4, F64], GROUP_BODY),
     ]),
   ]);
 }
@@ -378,6 +494,12 @@ export interface SectionKernel {
   controls(tables: number): void;
   /** Moves copies order[first] to order[last - 1] of the tables at `tables` from source position + `shift`. */
   scatter(first: number, last: number, tables: number, shift: number): void;
+  /** Sets the copy order to 0, 1, 2 ... and the sort keys; returns 1 when the copies are in source order. */
+  prepare(tables: number, count: number): number;
+  /** Sets the copy order from the sorted keys. */
+  orderByKeys(tables: number, count: number): void;
+  /** Gathers the copies into spans of at most `limit` bytes and gaps of at most `gap`; returns the span count. */
+  group(tables: number, count: number, limit: number, gap: number): number;
 }
 
 /**
@@ -400,6 +522,9 @@ export function createSectionKernel(size: number): SectionKernel | undefined {
     position: WebAssembly.Global;
     controls: (tables: number) => void;
     scatter: (first: number, last: number, tables: number, shift: number) => void;
+    prepare: (tables: number, count: number) => number;
+    orderByKeys: (tables: number, count: number) => void;
+    group: (tables: number, count: number, limit: number, gap: number) => number;
   };
 
   return {
@@ -409,5 +534,8 @@ export function createSectionKernel(size: number): SectionKernel | undefined {
     position: () => exports.position.value as number,
     controls: exports.controls,
     scatter: exports.scatter,
+    prepare: exports.prepare,
+    orderByKeys: exports.orderByKeys,
+    group: exports.group,
   };
 }
