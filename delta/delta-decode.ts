@@ -295,14 +295,7 @@ class SectionRebuilder {
   private planSpans(copyCount: number): number {
     const kernel = this.kernel;
     if (kernel !== undefined) {
-      if (kernel.prepare(this.tablesStart, copyCount) === 0) {
-        if (this.source.size > KEYED_SORT_LIMIT) {
-          this.sortByComparison(copyCount);
-        } else {
-          this.sortKeys.subarray(0, copyCount).sort();
-          kernel.orderByKeys(this.tablesStart, copyCount);
-        }
-      }
+      if (kernel.prepare(this.tablesStart, copyCount) === 0) this.sortBySource(copyCount);
       return kernel.group(this.tablesStart, copyCount, SPAN_LIMIT, SPAN_GAP);
     }
 
@@ -339,23 +332,24 @@ class SectionRebuilder {
   /**
    * Sorts the copy indexes in `order` by source position, ties by index. Each key packs both into one double, so
    * the typed array sorts natively without a comparator, allocating nothing per comparison. The keys are exact
-   * below 2^53, which holds for sources below KEYED_SORT_LIMIT bytes; larger sources take a comparator.
+   * below 2^53, which holds for sources below KEYED_SORT_LIMIT bytes; larger sources take a comparator. The
+   * kernel's prepare has built the keys already, and its orderByKeys reads the order back out of them.
    */
   private sortBySource(copyCount: number): void {
-    const { copySource, order, sortKeys } = this;
+    const { copySource, order, sortKeys, kernel } = this;
     if (this.source.size > KEYED_SORT_LIMIT) {
-      this.sortByComparison(copyCount);
+      order.subarray(0, copyCount).sort((a, b) => copySource[a] - copySource[b] || a - b);
       return;
     }
-    for (let i = 0; i < copyCount; i++) sortKeys[i] = copySource[i] * SECTION_ENTRY_LIMIT + i;
+    if (kernel === undefined) {
+      for (let i = 0; i < copyCount; i++) sortKeys[i] = copySource[i] * SECTION_ENTRY_LIMIT + i;
+    }
     sortKeys.subarray(0, copyCount).sort();
-    for (let i = 0; i < copyCount; i++) order[i] = sortKeys[i] % SECTION_ENTRY_LIMIT;
-  }
-
-  /** Sorts `order` by source position, ties by index, with a comparison function: for sources above 2^40 bytes. */
-  private sortByComparison(copyCount: number): void {
-    const copySource = this.copySource;
-    this.order.subarray(0, copyCount).sort((a, b) => copySource[a] - copySource[b] || a - b);
+    if (kernel !== undefined) {
+      kernel.orderByKeys(this.tablesStart, copyCount);
+    } else {
+      for (let i = 0; i < copyCount; i++) order[i] = sortKeys[i] % SECTION_ENTRY_LIMIT;
+    }
   }
 
   /** Moves copies order[first] to order[last - 1] from the span buffer, read at `position`, to the output. */
