@@ -56,7 +56,7 @@ export class BrotliReader {
     if (typeof inner._handle?.writeSync !== 'function' || !(inner._writeState instanceof Uint32Array)) {
       this.stream.destroy();
       throw new Error(
-        `patch decoding needs the native decoder inside Node's zlib streams, as Node.js 20 has it; Node.js ${process.version} does not expose it`,
+        `cannot decode patches: Node.js ${process.version} does not expose the native decoder of its zlib streams (_handle.writeSync), which Node.js 20 does; run snmp-upgrade on Node.js 20`,
       );
     }
     this.native = inner._handle;
@@ -71,7 +71,7 @@ export class BrotliReader {
 
   /**
    * Fills `target` from `offset` with up to `length` decompressed bytes; returns how many it wrote, fewer only
-   * where the stream ends. A damaged stream is a CodecError; an error reading the body passes unchanged.
+   * where the stream ends. A damaged stream is a CodecError, and an error reading the body passes unchanged.
    */
   async read(target: Uint8Array, offset: number, length: number): Promise<number> {
     let done = 0;
@@ -97,8 +97,8 @@ export class BrotliReader {
       const inputLeft = this.writeState[1];
       done = length - outputLeft;
       this.inputOffset += inputLength - inputLeft;
-      // Room left in the output means brotli wants more input, unless it had input left or had to finish:
-      // then its stream has ended.
+      // Room left in the output means brotli wants more input. If input was left too, or the call had to
+      // finish, the stream has ended instead.
       if (outputLeft > 0 && (inputLeft > 0 || finishing)) this.streamDone = true;
     }
     return done;

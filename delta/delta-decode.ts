@@ -135,7 +135,7 @@ class SectionRebuilder {
   private readonly spanStart: number;
   private readonly contentsStart: number;
   private readonly span: Buffer;
-  /** Runs most entries, copies and difference tokens without V8's warm-up; undefined where WebAssembly is missing. */
+  /** Runs most entries, copies and difference tokens without V8's warm-up. Undefined where WebAssembly is missing. */
   private readonly kernel: SectionKernel | undefined;
   /**
    * The copy tables, at the end of the workspace (layout in section-kernel.ts): the state of runControls, then
@@ -288,7 +288,7 @@ class SectionRebuilder {
   }
 
   /**
-   * Sorts the copies by source position and gathers nearby ones into spans; returns the number of spans. The
+   * Sorts the copies by source position, gathers nearby ones into spans and returns the number of spans. The
    * kernel's prepare, orderByKeys and group do what the JavaScript below does, and the typed array's own sort
    * sorts the keys in both.
    */

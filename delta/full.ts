@@ -37,7 +37,7 @@ async function* decodeFull(compressedBody: AsyncIterable<Uint8Array>, targetSize
   let written = 0;
   try {
     for (;;) {
-      // One byte more than the declared size is asked for, so a body that expands past it is refused before
+      // One byte more than the declared size is requested, so a body that expands past it is rejected before
       // the extra bytes reach flash.
       const length = await body.read(piece, 0, Math.min(piece.length, targetSize - written + 1));
       if (length === 0) break;

@@ -20,7 +20,7 @@ import { SECTION_ENTRY_LIMIT } from './delta-format.js';
 /** WebAssembly pages are 64 KiB. */
 const PAGE_SIZE = 1 << 16;
 
-/** Opcodes and types used below, from the WebAssembly 2.0 binary format (section 5.4 of the specification). */
+/** Opcodes and types used below, from the binary format of the WebAssembly 2.0 specification. */
 const I32 = 0x7f;
 const F64 = 0x7c;
 const EMPTY_BLOCK = 0x40;
@@ -89,7 +89,7 @@ const VARINT_FUNCTION = 1;
 /**
  * Layout of the copy tables that controls and scatter share with the decoder, from the address they are given:
  * a state block, then per copy its source position, length and output offset, then the copy order of scatter.
- * The state block holds the i32 fields in TABLE_STATE by index, and the cursor and source size as doubles.
+ * The state block contains the i32 fields in TABLE_STATE by index, and the cursor and source size as doubles.
  */
 export const TABLE_STATE = { at: 0, end: 1, literalAt: 2, literalEnd: 3, filled: 4, room: 5, copyCount: 6, entryCount: 7 };
 export const TABLE_CURSOR = 4;
@@ -197,7 +197,7 @@ const VARINT_BODY = [
   END,
 ];
 
-/** controls: the parameter, then locals, by index; the doubles come last. */
+/** controls: the parameter, then locals, by index. The doubles come last. */
 const C = {
   base: 0, at: 1, end: 2, literalAt: 3, literalEnd: 4, filled: 5, room: 6, copyCount: 7, entryCount: 8,
   start: 9, seek: 10, copy: 11, literal: 12, cursor: 13, sourceSize: 14, moved: 15,
@@ -211,7 +211,7 @@ const entryVarint = (local: number): number[] => [
   ...getGlobal(NEXT_GLOBAL), ...set(C.at),
 ];
 
-/** Loads or stores a state field; `field` is an index into the i32 fields of the state block. */
+/** Loads or stores a state field. `field` is an index into the i32 fields of the state block. */
 const loadField = (local: number, field: number): number[] => [...get(C.base), ...load32(4 * field), ...set(local)];
 const storeField = (field: number, local: number): number[] => [...get(C.base), ...get(local), ...store32(4 * field)];
 /**
@@ -246,7 +246,7 @@ const CONTROLS_BODY = [
   ...entryVarint(C.seek),
   ...entryVarint(C.copy),
   ...entryVarint(C.literal),
-  // The seek is zigzag coded: 0, 1, 2, 3 ... stand for 0, -1, 1, -2 ...
+  // The seek is zigzag coded: 0, 1, 2, 3 ... encode 0, -1, 1, -2 ...
   ...get(C.seek), ...constant(1), I32_SHR_U, ...constant(0), ...get(C.seek), ...constant(1), I32_AND, I32_SUB, I32_XOR, ...set(C.seek),
 
   // The checks of the decoder's runEntry, in its order; any failure stops before the entry.
@@ -295,10 +295,10 @@ const SCATTER_BODY = [
   BLOCK, EMPTY_BLOCK,
   LOOP, EMPTY_BLOCK,
   ...get(S.k), ...get(S.last), I32_GE_U, BR_IF, 1,
-  ...get(S.base), ...get(S.k), ...constant(2), I32_SHL, I32_ADD, ...load32(ORDER_AT), ...set(S.index),
-  ...get(S.base), ...get(S.index), ...constant(2), I32_SHL, I32_ADD, ...load32(COPY_OFFSET_AT),
-  ...get(S.shift), ...get(S.base), ...get(S.index), ...constant(3), I32_SHL, I32_ADD, ...loadF64(COPY_SOURCE_AT), F64_ADD, I32_TRUNC_F64_S,
-  ...get(S.base), ...get(S.index), ...constant(2), I32_SHL, I32_ADD, ...load32(COPY_LENGTH_AT),
+  ...entryAddress(S.base, S.k, 4), ...load32(ORDER_AT), ...set(S.index),
+  ...entryAddress(S.base, S.index, 4), ...load32(COPY_OFFSET_AT),
+  ...get(S.shift), ...entryAddress(S.base, S.index, 8), ...loadF64(COPY_SOURCE_AT), F64_ADD, I32_TRUNC_F64_S,
+  ...entryAddress(S.base, S.index, 4), ...load32(COPY_LENGTH_AT),
   ...MEMORY_COPY,
   ...get(S.k), ...constant(1), I32_ADD, ...set(S.k),
   BR, 0,
@@ -352,7 +352,7 @@ const ORDER_BY_KEYS_BODY = [
   END,
 ];
 
-/** group: parameters, then locals, by index; the doubles come last. */
+/** group: parameters, then locals, by index. The doubles come last. */
 const G = { base: 0, count: 1, limit: 2, gap: 3, first: 4, last: 5, spanCount: 6, next: 7, start: 8, end: 9, nextStart: 10, nextEnd: 11 };
 
 /**
@@ -473,7 +473,7 @@ let compiled: WebAssembly.Module | null | undefined = null;
 
 function compiledModule(): WebAssembly.Module | undefined {
   if (compiled === null) {
-    // `node --jitless` has no WebAssembly global; the decoder then runs its JavaScript loop alone.
+    // `node --jitless` has no WebAssembly global, so the decoder then runs its JavaScript code alone.
     compiled = typeof WebAssembly === 'object' ? new WebAssembly.Module(moduleBytes()) : undefined;
   }
   return compiled;
@@ -494,16 +494,16 @@ export interface SectionKernel {
   controls(tables: number): void;
   /** Moves copies order[first] to order[last - 1] of the tables at `tables` from source position + `shift`. */
   scatter(first: number, last: number, tables: number, shift: number): void;
-  /** Sets the copy order to 0, 1, 2 ... and the sort keys; returns 1 when the copies are in source order. */
+  /** Sets the copy order to 0, 1, 2 ... and the sort keys, and returns 1 when the copies are in source order. */
   prepare(tables: number, count: number): number;
   /** Sets the copy order from the sorted keys. */
   orderByKeys(tables: number, count: number): void;
-  /** Gathers the copies into spans of at most `limit` bytes and gaps of at most `gap`; returns the span count. */
+  /** Gathers the copies into spans of at most `limit` bytes and gaps of at most `gap`, and returns the span count. */
   group(tables: number, count: number, limit: number, gap: number): number;
 }
 
 /**
- * Creates a kernel whose workspace holds `size` bytes, or returns undefined where WebAssembly is missing or its
+ * Creates a kernel with a workspace of `size` bytes, or returns undefined where WebAssembly is missing or its
  * memory cannot be reserved (V8 reserves address space for each memory, so a limit on it can refuse one).
  */
 export function createSectionKernel(size: number): SectionKernel | undefined {

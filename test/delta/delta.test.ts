@@ -186,7 +186,7 @@ describe('body codecs', function () {
       expect(Buffer.concat(pieces).equals(target), 'decoded bytes equal the target').to.equal(true);
     });
 
-    it(`${name} closes the body when its consumer stops early`, async function () {
+    it(`${name} closes body on early stop`, async function () {
       const codec = codecByName(name)!;
       // Two delta sections, and a full body of many chunks: decoding stops with most of the body unread.
       const source = new Random(5).bytes(1 << 20);
@@ -548,8 +548,8 @@ describe('delta codec', function () {
       return section(source.length, [0, ...varint(source.length), 0], runs.flatMap((run) => [...run.varint, ...(run.add === undefined ? [] : [run.add])]), []);
     }
 
-    it('control entries it leaves to JavaScript, between its own', async function () {
-      // The second and fourth entries hold a five-byte varint, so the kernel leaves them to the decoder's loop.
+    it('entries left to JavaScript mid-section', async function () {
+      // The second and fourth entries contain a five-byte varint, so the kernel leaves them to the decoder's loop.
       // The others run in the kernel, before and after them.
       const padded = (value: number): number[] => [(value & 0x7f) | 0x80, 0x80, 0x80, 0x80, 0x00];
       const controls = [
@@ -573,7 +573,7 @@ describe('delta codec', function () {
       expect(rebuilt.equals(expected)).to.equal(true);
     });
 
-    it('errors in entries after some it ran', async function () {
+    it('entry errors after kernel entries', async function () {
       const twoEntries = [zigzag(0), 10, 1, zigzag(5), 10, 1];
       const cases: { plain: number[]; targetSize: number; pattern: RegExp }[] = [
         { plain: section(30, [...twoEntries, 0, 9, 0], [10, 10, 9], [7, 7]), targetSize: 30, pattern: /entry writes 9 bytes but its section has 8 bytes left/ },
@@ -631,7 +631,7 @@ describe('delta codec', function () {
     });
 
     it('same results without WebAssembly', async function () {
-      // node --jitless has no WebAssembly, so the decoder there runs its JavaScript loop alone. Both processes
+      // node --jitless has no WebAssembly, so the decoder there runs its JavaScript code alone. Both processes
       // decode the iwlwifi pair and 1,000 mutated bodies and must reach the same digest or the same error.
       this.timeout(60_000);
       const random = new Random(0x3a5e);
