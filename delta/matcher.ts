@@ -23,6 +23,20 @@ const MAX_COMPARED = 1 << 16;
 const MIN_GAIN = 8;
 
 /**
+ * Skipping along the previous alignment without lookups: blocks of SKIP_BLOCK bytes with at least SKIP_AGREED of
+ * them in agreement, at most SKIP_BLOCKS blocks in a row. In such a block a new match beats the alignment by
+ * MIN_GAIN only if it is longer than about MIN_GAIN / (1 - 24 / 32) = 32 bytes, so lookups there rarely change the
+ * plan. The limit bounds how late a better alignment that starts in such a region is found: without it, skipping
+ * while 22 of 32 bytes agreed made the esbuild executable's body 454,182 bytes, against 441,739 with it. On that
+ * pair the scan took 0.53 to 0.64 s against 1.22 to 1.44 s without skipping, for a body of 439,248 bytes against
+ * 439,510 (brotli window 2^17). The iwlwifi firmware's body grew from 102,244 to 102,283 bytes, turbo's from
+ * 2,599,151 to 2,602,312.
+ */
+const SKIP_BLOCK = 32;
+const SKIP_AGREED = 24;
+const SKIP_BLOCKS = 4;
+
+/**
  * The index contains every INDEX_STRIDEth source position, and a match at any other position is found through the
  * indexed one up to INDEX_STRIDE - 1 bytes further on. On the 11 MB esbuild executable (brotli window 2^18),
  * positions 8 apart gave a 438,660-byte body with an index of 5.5 MiB. Every second position gave 437,567 bytes
@@ -74,7 +88,10 @@ export function* planMatches(source: Uint8Array, target: Uint8Array, index: Sour
       if ((length === oldScore && length !== 0) || length > oldScore + MIN_GAIN) break;
       if (scan + lastOffset < sourceLength && source[scan + lastOffset] === target[scan]) oldScore--;
     }
-    if (length === oldScore && scan !== targetLength) continue;
+    if (length === oldScore && scan !== targetLength) {
+      length += skipAlong(source, target, scan + length, lastOffset);
+      continue;
+    }
 
     // Extend the previous match forwards and the new one backwards while at least half the bytes agree.
     let forward = 0;
@@ -127,6 +144,26 @@ export function* planMatches(source: Uint8Array, target: Uint8Array, index: Sour
     lastPosition = position - backward;
     lastOffset = position - scan;
   }
+}
+
+/**
+ * Returns how far the scan moves on from `targetPosition` along the alignment where target position t faces
+ * source position t + offset: whole SKIP_BLOCK-byte blocks with at least SKIP_AGREED bytes in agreement, at
+ * most SKIP_BLOCKS of them.
+ */
+function skipAlong(source: Uint8Array, target: Uint8Array, targetPosition: number, offset: number): number {
+  let position = targetPosition;
+  for (let blocks = 0; blocks < SKIP_BLOCKS; blocks++) {
+    const end = position + SKIP_BLOCK;
+    if (position + offset < 0 || end > target.length || end + offset > source.length) break;
+    let agreed = 0;
+    for (let t = position; t < end; t++) {
+      if (source[t + offset] === target[t]) agreed++;
+    }
+    if (agreed < SKIP_AGREED) break;
+    position = end;
+  }
+  return position - targetPosition;
 }
 
 /**

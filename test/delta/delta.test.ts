@@ -336,6 +336,22 @@ describe('delta codec', function () {
       expect(first.equals(second), 'second body equals the first').to.equal(true);
     });
 
+    it('leaves a close copy for an exact one', async function () {
+      // After A, the source goes on with a copy of B in which every fifth byte differs, so the alignment of A
+      // agrees on 25 of every 32 bytes of B, enough to move on along it without lookups. B itself comes later
+      // in the source, and the plan has to switch to it soon, or a fifth of B goes into the body as differences.
+      const random = new Random(23);
+      const a = random.bytes(4096);
+      const b = random.bytes(64 * 1024);
+      const closeB = Buffer.from(b);
+      for (let i = 0; i < closeB.length; i += 5) closeB[i] ^= 0x5a;
+      const source = Buffer.concat([a, closeB, random.bytes(4096), b]);
+      const target = Buffer.concat([a, b]);
+
+      const body = await roundTrip(source, target);
+      expect(body.length).to.be.below(1000);
+    });
+
     it('edge images', async function () {
       const random = new Random(11);
       const some = random.bytes(10_000);
