@@ -1,4 +1,5 @@
 import { constants, createBrotliCompress } from 'node:zlib';
+import { once } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ByteWriter, SECTION_ENTRY_LIMIT, SECTION_OUTPUT_LIMIT } from './delta-format.js';
@@ -11,12 +12,22 @@ import { indexSource, planMatches, type ControlEntry } from './matcher.js';
 const QUALITY = 10;
 
 /**
- * Brotli window of the body, below the WINDOW_BITS maximum the decoder accepts. Against a 256 KiB window, this
- * 128 KiB one cut the peak memory of creating the 11 MB esbuild executable's delta from about 102.3 to 96.6 MiB,
- * below bsdiff's 99.0 MiB. Brotli's match finder at quality 10 keeps tables sized by the window. The body grew
- * 0.19% (439,510 against 438,660 bytes). The device's brotli ring buffer shrinks with the window too.
+ * Brotli window of the body, below the WINDOW_BITS maximum the decoder accepts. The window sets much of the
+ * create's peak memory: brotli's match finder at quality 10 keeps tables sized by it, and glibc gives each libuv
+ * thread that runs brotli an arena of its own. Compressing the esbuild delta's body on the thread pool raised the
+ * peak by 15.3 MiB, against 7.5 MiB with a pool of one thread. On the 11 MB esbuild executable's delta, 2^17
+ * against 2^18 cut the create's peak from about 102.3 to 96.6 MiB. 2^16 against 2^17 gave 94.1 to 97.3 MiB
+ * against 96.9 to 100.0 (six runs each, bsdiff's peak is 99.1). Brotli takes longer than the scan, so its speed
+ * sets the create's time, and those creates took 1.79 to 2.02 s against 1.96 to 2.21. The body grew 0.43%
+ * (441,131 against 439,248 bytes), turbo's 0.35%. The device's brotli ring buffer shrinks with the window too.
  */
-const ENCODER_WINDOW_BITS = 17;
+const ENCODER_WINDOW_BITS = 16;
+
+/**
+ * Uncompressed body bytes that may wait for the compressor before the scan waits for it. On the esbuild
+ * executable's delta up to 0.9 MB waited, of a 1.5 MB body.
+ */
+const QUEUE_LIMIT = 1 << 19;
 
 /** Maximum planning time between two chances for the compressor's callbacks to run. */
 const YIELD_INTERVAL_MS = 4;
@@ -48,7 +59,12 @@ export async function encodeDelta(source: Uint8Array, target: Uint8Array): Promi
   try {
     const index = indexSource(source);
     for (const section of layOutSections(source, target, planMatches(source, target, index))) {
-      if (section !== undefined) compressor.write(section);
+      if (section !== undefined) {
+        // The scan usually runs ahead of brotli. Waiting before the write, with the section ready, keeps brotli
+        // busy: it would sit idle while the scan lays out the next section after a wait that follows the write.
+        if (compressor.writableLength > QUEUE_LIMIT) await once(compressor, 'drain');
+        compressor.write(section);
+      }
       // The compressor takes its next input only from a callback on this thread, so the scan lets the event
       // loop run every few milliseconds. Once per section was too rare: brotli finished a section while the scan
       // was still busy with the next one and sat idle until the scan let its callback run.
