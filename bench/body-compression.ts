@@ -126,6 +126,7 @@ async function main(): Promise<void> {
     brotli(body, 10, 20, 16),
     brotli(body, 10, 18, 16),
     brotli(body, 10, 17, 16),
+    brotli(body, 10, 16, 16),
     brotli(body, 10, 20),
     brotli(body, 9, 20),
     await tool('zstd -19', 'zstd', ['-19', '-c'], body),
