@@ -337,9 +337,10 @@ describe('delta codec', function () {
     });
 
     it('leaves a close copy for an exact one', async function () {
-      // After A, the source goes on with a copy of B in which every fifth byte differs, so the alignment of A
-      // agrees on 25 of every 32 bytes of B, enough to move on along it without lookups. B itself comes later
-      // in the source, and the plan has to switch to it soon, or a fifth of B goes into the body as differences.
+      // After A, the source goes on with a copy of B in which every fifth byte differs. The alignment of A
+      // agrees there on at least 25 of every 32 bytes, enough to move on along it without lookups. B itself
+      // comes later in the source. The plan has to switch to it soon, or a fifth of B goes into the body as
+      // differences.
       const random = new Random(23);
       const a = random.bytes(4096);
       const b = random.bytes(64 * 1024);
