@@ -2,10 +2,10 @@
  * The agent's options: parsing of the `snmp-upgrade agent` flags and of the JSON configuration file that adds
  * SNMPv3 USM users and notification sinks. docs/agent.md describes the file format.
  */
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 
 import { InvalidArgumentError } from '../errors/index.js';
+import { readInputFile } from '../input/index.js';
 
 export interface ListenAddress {
   host: string;
@@ -155,12 +155,7 @@ export interface AgentConfig {
 
 /** Reads and checks the agent's JSON configuration file. */
 export async function loadAgentConfig(path: string): Promise<AgentConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InvalidArgumentError(`cannot read agent configuration ${path}: ${(error as Error).message}`, { cause: error });
-  }
+  const text = (await readInputFile(path, 'agent configuration')).toString('utf8');
 
   let json: unknown;
   try {

@@ -1,5 +1,5 @@
 /** Vendor commands: keygen and patch create, sign, inspect, verify. */
-import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -8,6 +8,7 @@ import type { CommandModule } from 'yargs';
 import { codecById, codecByName, codecNames } from '../delta/index.js';
 import { BusyError, InvalidArgumentError, UpgradeError } from '../errors/index.js';
 import { acquireFileLock, linkExclusively, type FileLock } from '../flash/index.js';
+import { readInputFile } from '../input/index.js';
 import {
   addSignature,
   createPatch,
@@ -84,7 +85,7 @@ const create: CommandModule<object, CreateArgs> = {
     if (repeated !== undefined) {
       throw new InvalidArgumentError(`signing key ${repeated} given twice: expected each key once, as a device counts it once`);
     }
-    const [source, target] = await Promise.all([readInput(args.old, 'source image'), readInput(args.new, 'target image')]);
+    const [source, target] = await Promise.all([readInputFile(args.old, 'source image'), readInputFile(args.new, 'target image')]);
     const patch = await createPatch({
       source,
       target,
@@ -274,16 +275,5 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function readInput(path: string, what: string): Promise<Buffer> {
-  // A character device such as /dev/zero never ends, so reading it whole would only stop when memory runs out.
-  const info = await stat(path).catch(() => undefined);
-  if (info?.isCharacterDevice()) throw new InvalidArgumentError(`invalid ${what} ${path}: expected a file, got a character device`);
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new InvalidArgumentError(`cannot read ${what} ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

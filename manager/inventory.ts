@@ -2,11 +2,11 @@
  * The device inventory: a CSV file with a header row, as operators export device lists from their NMS, or a
  * JSON array of objects with the same keys. docs/manager.md describes the columns.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 
 import { AUTH_PROTOCOLS, PRIV_PROTOCOLS } from '../agent/index.js';
 import { BadUrlError, InvalidArgumentError } from '../errors/index.js';
+import { readInputFile } from '../input/index.js';
 import { validateUrlPrefix } from '../transport/index.js';
 import { validateIdentifier } from '../verifier/index.js';
 
@@ -64,15 +64,7 @@ const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?
 
 /** Reads an inventory file: JSON when it ends in `.json` or starts with `[`, CSV otherwise. */
 export async function loadInventory(path: string): Promise<InventoryDevice[]> {
-  // A character device such as /dev/zero never ends, so reading it whole would only stop when memory runs out.
-  const info = await stat(path).catch(() => undefined);
-  if (info?.isCharacterDevice()) throw new InvalidArgumentError(`invalid inventory ${path}: expected a file, got a character device`);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InvalidArgumentError(`cannot read inventory ${path}: ${(error as Error).message}`, { cause: error });
-  }
+  const text = (await readInputFile(path, 'inventory')).toString('utf8');
   return path.endsWith('.json') || text.trimStart().startsWith('[') ? parseJsonInventory(text, path) : parseCsvInventory(text, path);
 }
 

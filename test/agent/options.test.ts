@@ -96,6 +96,12 @@ describe('agent options', () => {
       expect((error as Error).message).to.match(/cannot read agent configuration \/nonexistent\/agent.json/);
     });
 
+    it('rejects a character device as config', async () => {
+      const error = await parseAgentFlags({ listen: '127.0.0.1:1161', config: '/dev/zero' }).catch((caught: unknown) => caught);
+      expect(error).to.be.instanceOf(InvalidArgumentError);
+      expect((error as Error).message).to.equal('invalid agent configuration /dev/zero: expected a file, got a character device');
+    });
+
     it('rejects a config file that is not JSON', async () => {
       const temp = await makeTempDir();
       try {
