@@ -8,9 +8,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { InvalidArgumentError } from '../errors/index.js';
 
 /**
- * Reads the regular file at `path` whole. `label` names the file in errors, for example "source image". Anything
- * else is rejected before it is read: a character device such as /dev/zero or a FIFO may never end, and a block
- * device is a whole disk. A path that cannot be examined is left to the read, whose error is then reported.
+ * Reads the regular file at `path` whole. `label` names the file in errors, for example "source image". A path
+ * that is not a regular file is rejected before it is read: a character device such as /dev/zero or a FIFO may
+ * never end, and a block device is a whole disk. A path that cannot be examined is left to the read, whose error
+ * is then reported.
  */
 export async function readInputFile(path: string, label: string): Promise<Buffer> {
   const info = await stat(path).catch(() => undefined);
