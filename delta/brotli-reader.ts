@@ -1,6 +1,6 @@
 import { constants, createBrotliDecompress, type BrotliDecompress } from 'node:zlib';
 
-import { CodecError } from '../errors/index.js';
+import { CodecError, formatBytes } from '../errors/index.js';
 
 /**
  * The native brotli decoder inside a zlib stream object, which Node's own synchronous zlib functions drive
@@ -111,10 +111,10 @@ export class BrotliReader {
   }
 
   /**
-   * Returns the number of body bytes after the end of the brotli stream, reading the rest of the body to
-   * count them. Call it only once `hasMore` has returned false.
+   * Reads the rest of the body and throws a CodecError if any bytes follow the end of the brotli stream. Call it
+   * only once `hasMore` has returned false.
    */
-  async unusedInput(): Promise<number> {
+  async expectEnd(): Promise<void> {
     let unused = this.input.length - this.inputOffset;
     while (!this.bodyDone) {
       await this.nextChunk();
@@ -122,7 +122,9 @@ export class BrotliReader {
     }
     this.input = NO_INPUT;
     this.inputOffset = 0;
-    return unused;
+    if (unused > 0) {
+      throw new CodecError(`${this.what} has ${formatBytes(unused)} after the end of its brotli stream, expected none`);
+    }
   }
 
   /** Frees the decoder and, when the body was not read to its end, closes it. */

@@ -66,10 +66,7 @@ export async function* decodeDelta(
     if (written !== targetSize) {
       throw new CodecError(`delta body rebuilds ${formatBytes(written)}, expected the declared target size of ${formatBytes(targetSize)}`);
     }
-    const unused = await body.unusedInput();
-    if (unused > 0) {
-      throw new CodecError(`delta body has ${formatBytes(unused)} after the end of its brotli stream, expected none`);
-    }
+    await body.expectEnd();
   } finally {
     await body.close();
   }

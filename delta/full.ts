@@ -51,10 +51,7 @@ async function* decodeFull(compressedBody: AsyncIterable<Uint8Array>, targetSize
     if (written !== targetSize) {
       throw new CodecError(`full body decodes to ${formatBytes(written)}, expected the declared target size of ${formatBytes(targetSize)}`);
     }
-    const unused = await body.unusedInput();
-    if (unused > 0) {
-      throw new CodecError(`full body has ${formatBytes(unused)} after the end of its brotli stream, expected none`);
-    }
+    await body.expectEnd();
   } finally {
     await body.close();
   }
