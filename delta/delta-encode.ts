@@ -60,8 +60,8 @@ export async function encodeDelta(source: Uint8Array, target: Uint8Array): Promi
     const index = indexSource(source);
     for (const section of layOutSections(source, target, planMatches(source, target, index))) {
       if (section !== undefined) {
-        // The scan usually runs ahead of brotli. Waiting before the write, with the section ready, keeps brotli
-        // busy: it would sit idle while the scan lays out the next section after a wait that follows the write.
+        // The scan usually runs ahead of brotli. It waits here with the next section ready and writes it at once,
+        // so brotli does not sit idle while the scan lays out the next one.
         if (compressor.writableLength > QUEUE_LIMIT) await once(compressor, 'drain');
         compressor.write(section);
       }
